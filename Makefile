@@ -1,0 +1,68 @@
+# The two commands of the README, and the developer targets around them.
+#   make demo   set everything up, then run the main job
+#   make test   set everything up, then run every quality gate and the tests
+# Every install step lives here, so a clean clone needs nothing else.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# No network at run time: tell MLflow, tldextract and the HF hub to stay offline.
+export MLFLOW_DISABLE_TELEMETRY := true
+export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
+export HF_HUB_OFFLINE := 1
+
+# Packages and modules that must be fully covered by the tests.
+FULL_COVERAGE := */clarity/contracts/*,*/clarity/bus/*,*/clarity/errors.py
+
+.PHONY: all install demo test check lint typecheck pytest bench schemas lock clean
+
+all: test
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	# torch first and pinned: it comes from the local CPU wheel, never a CUDA build.
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/clarity demo
+
+test: check pytest
+
+check: lint typecheck schemas
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/codespell src tests bench docs README.md DEVELOPERS.md
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+schemas: $(STAMP)
+	$(BIN)/clarity schemas --check
+
+pytest: $(STAMP)
+	$(BIN)/pytest --cov --cov-report=term
+	$(BIN)/coverage report --include='$(FULL_COVERAGE)' --fail-under=100
+
+bench: $(STAMP)
+	$(BIN)/python bench/bus.py
+
+# Re-resolve every dependency in a scratch environment and pin the result.
+lock:
+	rm -rf /tmp/clarity-lock-venv
+	$(PYTHON) -m venv /tmp/clarity-lock-venv
+	/tmp/clarity-lock-venv/bin/pip install --quiet torch==2.13.0
+	/tmp/clarity-lock-venv/bin/pip install --quiet -e '.[dev]'
+	/tmp/clarity-lock-venv/bin/pip freeze --exclude-editable \
+	  | sed -e 's/+cpu$$//' -e '/^clarity-twin/d' > requirements.lock
+	rm -rf /tmp/clarity-lock-venv
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

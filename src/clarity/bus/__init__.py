@@ -1,0 +1,29 @@
+"""The feature bus: one ordered, append-only log of contract records.
+
+:class:`Bus` validates and encodes records and hands them to a transport:
+:class:`SqliteTransport` (the embedded default), :class:`MemoryTransport`
+(tests), or a scale-out backend named in the settings (:func:`open_bus`).
+"""
+
+from clarity.bus._bus import BatchResult, Bus, Consumer, Delivery, PublishResult
+from clarity.bus._factory import open_bus
+from clarity.bus._memory import MemoryTransport
+from clarity.bus._patterns import check_pattern, topic_matches
+from clarity.bus._sqlite import SqliteTransport
+from clarity.bus._transport import LogEntry, OutgoingRecord, Transport
+
+__all__ = [
+    "BatchResult",
+    "Bus",
+    "Consumer",
+    "Delivery",
+    "LogEntry",
+    "MemoryTransport",
+    "OutgoingRecord",
+    "PublishResult",
+    "SqliteTransport",
+    "Transport",
+    "check_pattern",
+    "open_bus",
+    "topic_matches",
+]

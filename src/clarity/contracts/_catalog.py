@@ -1,0 +1,34 @@
+"""Registration of every topic Clarity knows, in one place.
+
+A service that adds a topic declares its payload in a module of this package
+and registers it here, so that the whole contract is visible in one table.
+"""
+
+from __future__ import annotations
+
+from clarity.contracts._ingest import (
+    ActigraphyWeek,
+    ClinicalNote,
+    ECGSegment,
+    GenotypeCallSetRef,
+    MedicationStatement,
+    MoodReport,
+    PatientDemographics,
+    PGxPanelResult,
+    QuestionnaireObservation,
+    RRIntervalSegment,
+)
+from clarity.contracts._topics import register_topic
+
+__all__: list[str] = []
+
+register_topic("ingest.patient", PatientDemographics, "Patient demographics, pseudonymised.")
+register_topic("ingest.observation", QuestionnaireObservation, "Scored PHQ-9 and GAD-7.")
+register_topic("ingest.medication", MedicationStatement, "Medication statements.")
+register_topic("ingest.note", ClinicalNote, "Clinical notes as written (may contain PHI).")
+register_topic("ingest.actigraphy", ActigraphyWeek, "Minute-level actigraphy, one week each.")
+register_topic("ingest.rr_intervals", RRIntervalSegment, "Beat-to-beat RR intervals.")
+register_topic("ingest.ecg", ECGSegment, "Single-lead ECG segments.")
+register_topic("ingest.mood", MoodReport, "Daily mood self-reports.")
+register_topic("ingest.genotype", GenotypeCallSetRef, "References to genotype call sets.")
+register_topic("ingest.pgx", PGxPanelResult, "Pharmacogenomic lab panel results.")

@@ -1,0 +1,108 @@
+"""The feature store interface: latest value and history per patient and feature."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from clarity.contracts import ensure_utc
+
+__all__ = ["FeatureStore", "FeatureValue", "JsonValue"]
+
+JsonValue = None | bool | int | float | str | Sequence[Any] | Mapping[str, Any]
+"""A feature value: anything that JSON can carry."""
+
+_FEATURE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureValue:
+    """One value of one feature for one patient, with its lineage.
+
+    Parameters
+    ----------
+    patient_id
+        Pseudonymous patient id.
+    feature
+        Dotted lower-case name, e.g. ``"phq9.total"``.
+    value
+        The value; JSON-serialisable.
+    observed_at
+        When the value holds (event time, timezone-aware).
+    event_id
+        The bus record the value was computed from.
+    producer
+        Who computed it (service, model name and version), as a mapping.
+    written_at
+        When the store received it; set by the store.
+    """
+
+    patient_id: str
+    feature: str
+    value: JsonValue
+    observed_at: datetime
+    event_id: uuid.UUID
+    producer: Mapping[str, Any] = field(default_factory=dict)
+    written_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not _FEATURE.match(self.feature):
+            raise ValueError(
+                "The 'feature' name must be dot-separated lower-case tokens of letters, "
+                f"digits and '_', e.g. 'phq9.total'. Got {self.feature!r} instead."
+            )
+        object.__setattr__(self, "observed_at", ensure_utc(self.observed_at))
+        try:
+            json.dumps(self.value, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"The value of feature {self.feature!r} must be JSON-serialisable and finite. "
+                f"Got {self.value!r} instead ({error})."
+            ) from None
+
+
+@runtime_checkable
+class FeatureStore(Protocol):
+    """What a feature/twin store must provide."""
+
+    def put(self, values: Iterable[FeatureValue]) -> int:
+        """Store values atomically; return how many were new.
+
+        A value with the same patient, feature, observation time and event id as
+        one already stored is a no-op, so replaying the bus is safe.
+        """
+        ...
+
+    def latest(
+        self,
+        patient_id: str,
+        features: Iterable[str] | None = None,
+        *,
+        as_of: datetime | None = None,
+    ) -> dict[str, FeatureValue]:
+        """Return the newest value of each feature (observed at or before ``as_of``)."""
+        ...
+
+    def history(
+        self,
+        patient_id: str,
+        feature: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[FeatureValue]:
+        """Return a feature's values observed in ``[start, end)``, oldest first."""
+        ...
+
+    def patients(self) -> list[str]:
+        """Return every patient with at least one value."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources."""
+        ...

@@ -1,0 +1,148 @@
+"""Consumers that write bus records into the feature store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from clarity.bus import Bus
+from clarity.contracts import (
+    ActigraphyWeek,
+    Envelope,
+    MedicationStatement,
+    MoodReport,
+    PatientDemographics,
+    PGxPanelResult,
+    QuestionnaireObservation,
+)
+from clarity.errors import ClarityError
+from clarity.store._base import FeatureStore, FeatureValue, JsonValue
+
+__all__ = ["MaterializeReport", "ingest_features", "materialize"]
+
+
+@dataclass(frozen=True, slots=True)
+class MaterializeReport:
+    """What one :func:`materialize` run did.
+
+    Parameters
+    ----------
+    consumed
+        Records read from the bus.
+    written
+        New feature values stored (replays write none).
+    rejected
+        Records moved to the dead-letter topic.
+    """
+
+    consumed: int
+    written: int
+    rejected: int
+
+
+def _values(record: Envelope) -> list[tuple[str, JsonValue]]:
+    payload = record.payload
+    if isinstance(payload, QuestionnaireObservation):
+        return [(f"{payload.instrument.value}.total", payload.total_score)]
+    if isinstance(payload, MoodReport):
+        fields = ("mood", "anxiety", "energy", "sleep_hours", "sleep_quality")
+        return [(f"mood.{f}", getattr(payload, f)) for f in fields if getattr(payload, f) is not None]
+    if isinstance(payload, MedicationStatement):
+        drug = "".join(c if c.isalnum() else "_" for c in payload.name.lower())
+        return [(f"medication.{drug}.status", payload.status.value)] + (
+            [(f"medication.{drug}.dose_mg", payload.dose_mg)] if payload.dose_mg else []
+        )
+    if isinstance(payload, PatientDemographics):
+        return [
+            ("demographics.birth_year", payload.birth_year),
+            ("demographics.sex", payload.sex.value),
+            ("demographics.ancestry", payload.ancestry.value),
+        ]
+    if isinstance(payload, PGxPanelResult):
+        return [
+            (f"pgx.{call.gene.lower().replace('-', '_')}.diplotype", call.diplotype)
+            for call in payload.calls
+        ]
+    if isinstance(payload, ActigraphyWeek):
+        return [("actigraphy.wear_fraction", round(sum(payload.wear) / len(payload.wear), 4))]
+    return []
+
+
+def ingest_features(record: Envelope) -> list[FeatureValue]:
+    """Turn an ingest record into the feature values the dashboard and twin read.
+
+    Parameters
+    ----------
+    record
+        A record of an ``ingest.*`` topic.
+
+    Returns
+    -------
+    list of FeatureValue
+        E.g. ``phq9.total`` for a PHQ-9, ``mood.mood`` for a mood report; empty
+        for topics whose values are computed by a service (notes, ECG, ...).
+    """
+    producer = record.producer.model_dump()
+    return [
+        FeatureValue(
+            patient_id=record.patient_id,
+            feature=name,
+            value=value,
+            observed_at=record.observed_at,
+            event_id=record.event_id,
+            producer=producer,
+        )
+        for name, value in _values(record)
+    ]
+
+
+def materialize(
+    bus: Bus,
+    store: FeatureStore,
+    *,
+    group: str,
+    pattern: str = "ingest.>",
+    features: Callable[[Envelope], Sequence[FeatureValue]] = ingest_features,
+    batch_size: int = 500,
+) -> MaterializeReport:
+    """Consume the bus as a group and write the features of each record into the store.
+
+    Each batch is written to the store before its offsets are committed, and
+    the store ignores values it already has, so a crash at any point loses
+    nothing and duplicates nothing.
+
+    Parameters
+    ----------
+    bus
+        The feature bus.
+    store
+        The feature store to write.
+    group
+        Consumer group; its positions make later runs incremental.
+    pattern
+        Topics to read.
+    features
+        Turns a record into feature values; a :class:`~clarity.errors.ClarityError`
+        or ``ValueError`` it raises dead-letters the record.
+    batch_size
+        Records per store transaction.
+
+    Returns
+    -------
+    MaterializeReport
+        Counts of this run.
+    """
+    consumed = written = rejected = 0
+    with bus.subscribe(pattern, group=group) as consumer:
+        while batch := consumer.poll(max_records=batch_size):
+            values: list[FeatureValue] = []
+            for delivery in batch:
+                try:
+                    values.extend(features(delivery.record))
+                except (ClarityError, ValueError) as error:
+                    consumer.reject(delivery, f"cannot derive features: {error}")
+                    rejected += 1
+            written += store.put(values)
+            consumed += len(batch)
+            consumer.commit()
+    return MaterializeReport(consumed=consumed, written=written, rejected=rejected)

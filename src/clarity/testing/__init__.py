@@ -1,0 +1,10 @@
+"""Public helpers for testing Clarity and code built on it (as ``sgkit.testing``)."""
+
+from clarity.testing._examples import (
+    EXAMPLE_START,
+    example_patient_records,
+    example_producer,
+    example_records,
+)
+
+__all__ = ["EXAMPLE_START", "example_patient_records", "example_producer", "example_records"]
