@@ -274,22 +274,31 @@ class Bus:
 
     def _append(self, records: Sequence[Record]) -> list[int | None]:
         outgoing = []
-        for record in records:
-            fingerprint, data = self._codec.encode(record)
+        for index, record in enumerate(records):
             topic = DEAD_LETTER_TOPIC if isinstance(record, DeadLetter) else record.topic
+            try:
+                fingerprint, data = self._codec.encode(record)
+            except (ValueError, TypeError, OverflowError) as error:
+                raise ContractViolation(
+                    f"Record {index + 1} of {len(records)} cannot be encoded as Avro, nothing "
+                    f"was published",
+                    topic=topic,
+                    record_id=str(record.event_id),
+                    errors=[FieldError("", f"{type(error).__name__}: {error}", "encoding")],
+                ) from error
             if fingerprint not in self._registered:
                 _, schema_json = self._codec.current_schema(topic)
                 self.transport.register_schema(fingerprint, topic, schema_json)
                 self._registered.add(fingerprint)
             if isinstance(record, DeadLetter):
-                patient, observed = record.patient_id, _micros(record.rejected_at)
+                observed = _micros(record.rejected_at)
             else:
-                patient, observed = record.patient_id, _micros(record.observed_at)
+                observed = _micros(record.observed_at)
             outgoing.append(
                 OutgoingRecord(
                     event_id=str(record.event_id),
                     topic=topic,
-                    patient_id=patient,
+                    patient_id=record.patient_id,
                     observed_at_us=observed,
                     schema_fingerprint=fingerprint,
                     data=data,

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS schemas (
     registered_at_us INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS log (
-    log_offset INTEGER PRIMARY KEY AUTOINCREMENT,
+    log_offset INTEGER PRIMARY KEY,
     event_id TEXT NOT NULL UNIQUE,
     topic TEXT NOT NULL,
     patient_id TEXT,
@@ -136,7 +136,7 @@ class SqliteTransport:
                 (found,) = conn.execute(
                     "SELECT value FROM meta WHERE key = 'format_version'"
                 ).fetchone()
-        except sqlite3.Error as error:
+        except (sqlite3.Error, OSError) as error:
             raise BackendError(f"Cannot open the bus database {self.path}: {error}") from error
         if found != _FORMAT_VERSION:
             self.close()
@@ -194,16 +194,21 @@ class SqliteTransport:
         with self._lock:
             try:
                 with self._write() as conn:
-                    (last,) = conn.execute("SELECT MAX(appended_at_us) FROM log").fetchone()
-                    appended_at = max(_now_us(), last or 0)
+                    last_offset, last_time = conn.execute(
+                        "SELECT log_offset, appended_at_us FROM log "
+                        "ORDER BY log_offset DESC LIMIT 1"
+                    ).fetchone() or (0, 0)
+                    appended_at = max(_now_us(), last_time)
                     offsets: list[int | None] = []
                     added: dict[str, int] = {}
                     for record in records:
+                        # Offsets are assigned here, not by SQLite, so that a skipped
+                        # duplicate leaves no gap in the log.
                         cursor = conn.execute(
-                            "INSERT INTO log(event_id, topic, patient_id, observed_at_us, "
-                            "appended_at_us, schema_fingerprint, data) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                            "INSERT INTO log VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                             "ON CONFLICT(event_id) DO NOTHING",
                             (
+                                last_offset + 1,
                                 record.event_id,
                                 record.topic,
                                 record.patient_id,
@@ -214,7 +219,8 @@ class SqliteTransport:
                             ),
                         )
                         if cursor.rowcount == 1:
-                            offsets.append(cursor.lastrowid)
+                            last_offset += 1
+                            offsets.append(last_offset)
                             added[record.topic] = added.get(record.topic, 0) + 1
                         else:
                             offsets.append(None)

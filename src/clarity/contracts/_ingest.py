@@ -407,7 +407,9 @@ class GenotypeCallSetRef(Payload):
     sample_id: ShortText = Field(description="The patient's sample column in the file.")
     genome_build: GenomeBuild = Field(description="Reference genome of the positions.")
     sha256: Sha256Hex = Field(description="Digest of the file, to detect any change.")
-    n_variants: StrictInt = Field(ge=0, description="Number of variant records in the file.")
+    n_variants: StrictInt = Field(
+        ge=0, le=2**63 - 1, description="Number of variant records in the file."
+    )
 
 
 _GeneSymbol = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)?$")]

@@ -86,7 +86,7 @@ class SqliteFeatureStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA busy_timeout=30000")
             self._conn.executescript(_SCHEMA)
-        except sqlite3.Error as error:
+        except (sqlite3.Error, OSError) as error:
             raise BackendError(f"Cannot open the feature store {self.path}: {error}") from error
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
