@@ -1,4 +1,4 @@
-"""Shared fixtures. Optional servers are detected once here; tests that need one skip with the reason."""
+"""Shared fixtures; optional servers are detected once here, and tests that need one skip."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
-from clarity.bus import Bus, MemoryTransport, SqliteTransport  # noqa: E402
-from clarity.contracts import Producer  # noqa: E402
+from clarity.bus import Bus, MemoryTransport, SqliteTransport
+from clarity.contracts import Producer
 
 # Test-size settings for every torch or LLM test (darts' tfm_kwargs_dev).
 CPU_FAST = {"device": "cpu", "max_steps": 2}
@@ -57,7 +57,9 @@ def bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bus]:
 
 @pytest.fixture
 def producer() -> Producer:
-    return Producer(service="ingest", model_name="test-reader", model_version="1", code_version="0.0.0")
+    return Producer(
+        service="ingest", model_name="test-reader", model_version="1", code_version="0.0.0"
+    )
 
 
 @pytest.fixture

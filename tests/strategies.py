@@ -58,7 +58,11 @@ def questionnaires(draw: st.DrawFn) -> QuestionnaireObservation:
     spec = INSTRUMENTS[instrument]
     with_items = draw(st.booleans())
     if with_items:
-        scores = draw(st.lists(st.integers(0, 3), min_size=len(spec.item_loincs), max_size=len(spec.item_loincs)))
+        scores = draw(
+            st.lists(
+                st.integers(0, 3), min_size=len(spec.item_loincs), max_size=len(spec.item_loincs)
+            )
+        )
         order = draw(st.permutations(range(len(spec.item_loincs))))
         items = tuple(ItemScore(loinc=spec.item_loincs[i], score=scores[i]) for i in order)
         total = sum(scores)
@@ -121,12 +125,19 @@ payloads = st.one_of(
     ),
     questionnaires(),
     medications(),
-    st.builds(ClinicalNote, note_id=short_text, text=st.text(min_size=1, max_size=2000), author_role=st.none() | short_text),
+    st.builds(
+        ClinicalNote,
+        note_id=short_text,
+        text=st.text(min_size=1, max_size=2000),
+        author_role=st.none() | short_text,
+    ),
     actigraphy_weeks(),
     st.builds(
         RRIntervalSegment,
         start=instants,
-        rr_ms=st.lists(st.floats(min_value=1e-3, max_value=10_000), min_size=1, max_size=400).map(tuple),
+        rr_ms=st.lists(st.floats(min_value=1e-3, max_value=10_000), min_size=1, max_size=400).map(
+            tuple
+        ),
     ),
     st.builds(
         ECGSegment,

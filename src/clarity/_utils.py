@@ -42,8 +42,12 @@ def import_object(path: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ConfigurationError(f"Cannot import module {module_name!r} for {path!r}: {error}") from error
+        raise ConfigurationError(
+            f"Cannot import module {module_name!r} for {path!r}: {error}"
+        ) from error
     try:
         return getattr(module, attribute)
     except AttributeError:
-        raise ConfigurationError(f"Module {module_name!r} has no attribute {attribute!r}.") from None
+        raise ConfigurationError(
+            f"Module {module_name!r} has no attribute {attribute!r}."
+        ) from None

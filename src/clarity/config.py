@@ -160,7 +160,9 @@ class Settings(BaseSettings):
             origin = f" (file {chosen})" if chosen else ""
             raise ConfigurationError(f"Invalid Clarity settings{origin}: {details}") from error
         except ValueError as error:  # a TOML syntax error
-            raise ConfigurationError(f"Cannot read the configuration file {chosen}: {error}") from error
+            raise ConfigurationError(
+                f"Cannot read the configuration file {chosen}: {error}"
+            ) from error
         return cls.model_construct(**{name: getattr(loaded, name) for name in cls.model_fields})
 
     @property

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import threading
 import time
 import uuid
@@ -21,7 +20,6 @@ from clarity.contracts import (
     Envelope,
     MoodReport,
     avro_schema,
-    schema_fingerprint,
 )
 from clarity.errors import BackendError, BusClosedError, ContractViolation, FieldError
 from clarity.testing import example_records
@@ -272,13 +270,19 @@ def test_reject__keeps_the_record_and_reason_on_the_dead_letter_topic(bus, produ
     bus.publish(record)
     consumer = bus.subscribe("ingest.mood", group="twin")
     (delivery,) = consumer.poll()
-    result = consumer.reject(delivery, "cannot place on the timeline", [FieldError("payload.mood", "odd")])
+    result = consumer.reject(
+        delivery, "cannot place on the timeline", [FieldError("payload.mood", "odd")]
+    )
     consumer.commit()
     assert not result.duplicate
     assert consumer.reject(delivery, "again").duplicate  # a restart re-rejects idempotently
     (dead,) = bus.subscribe_dead_letters(group="ops").poll()
     letter = dead.record
-    assert (letter.source_topic, letter.rejected_by, letter.patient_id) == ("ingest.mood", "twin", "P0001")
+    assert (letter.source_topic, letter.rejected_by, letter.patient_id) == (
+        "ingest.mood",
+        "twin",
+        "P0001",
+    )
     assert letter.rejected_event_id == record.event_id
     assert letter.errors[0].loc == "payload.mood"
     original = AvroCodec().decode("ingest.mood", letter.original)
@@ -307,7 +311,9 @@ def _inject(bus, topic, data, fingerprint=None, event_id=None):
     """Write bytes straight through the transport, as a foreign or older producer could."""
     codec = AvroCodec()
     if fingerprint is None:
-        fingerprint, text = codec.current_schema(topic if topic != "legacy.retired" else "ingest.mood")
+        fingerprint, text = codec.current_schema(
+            topic if topic != "legacy.retired" else "ingest.mood"
+        )
         bus.transport.register_schema(fingerprint, topic, text)
     bus.transport.append(
         [OutgoingRecord(str(event_id or uuid.uuid4()), topic, "P0001", 0, fingerprint, data)]
@@ -316,7 +322,9 @@ def _inject(bus, topic, data, fingerprint=None, event_id=None):
 
 def _encode_raw(topic, plain):
     buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, fastavro.parse_schema(avro_schema(topic), named_schemas={}), plain)
+    fastavro.schemaless_writer(
+        buffer, fastavro.parse_schema(avro_schema(topic), named_schemas={}), plain
+    )
     return buffer.getvalue()
 
 
@@ -325,7 +333,9 @@ def test_consumer__undecodable_records_are_dead_lettered_and_skipped(bus, produc
     bad_values = mood(producer, when).model_dump()
     bad_values["payload"]["mood"] = 99  # valid Avro, invalid contract
     _inject(bus, "ingest.mood", b"\xff\xfe garbage")
-    _inject(bus, "ingest.mood", _encode_raw("ingest.mood", bad_values), event_id=bad_values["event_id"])
+    _inject(
+        bus, "ingest.mood", _encode_raw("ingest.mood", bad_values), event_id=bad_values["event_id"]
+    )
     _inject(bus, "legacy.retired", b"")
     bus.publish(good)
     consumer = bus.subscribe("ingest.*", group="twin")
@@ -396,7 +406,9 @@ def test_replay__cannot_commit(bus, producer, when):
     commits=st.lists(st.booleans(), min_size=6, max_size=6),
     crashes=st.lists(st.booleans(), min_size=6, max_size=6),
 )
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_bus__no_record_is_lost_on_crash_or_replay(producer, when, batches, commits, crashes):
     bus = Bus(transport=MemoryTransport())
     published: list[uuid.UUID] = []

@@ -32,7 +32,9 @@ def test_check_pattern__accepts_valid_patterns(pattern):
     assert check_pattern(pattern) == pattern
 
 
-@pytest.mark.parametrize("pattern", ["", "ingest.", "Ingest.mood", ">.mood", "ingest.mo od", "ingest.#"])
+@pytest.mark.parametrize(
+    "pattern", ["", "ingest.", "Ingest.mood", ">.mood", "ingest.mo od", "ingest.#"]
+)
 def test_check_pattern__rejects_invalid_patterns(pattern):
     with pytest.raises(ContractViolation, match="Invalid topic pattern"):
         check_pattern(pattern)

@@ -133,7 +133,9 @@ def test_avro_schema__maps_and_nested_records_are_supported():
     assert schema["fields"][1]["type"]["items"] == "clarity.contracts.Inner"  # defined once
     parsed = fastavro.parse_schema(schema, named_schemas={})
     buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, parsed, {"by_name": {"a": {"x": 1.0}}, "again": [{"x": 2.0}]})
+    fastavro.schemaless_writer(
+        buffer, parsed, {"by_name": {"a": {"x": 1.0}}, "again": [{"x": 2.0}]}
+    )
     assert buffer.getvalue()
 
 

@@ -66,12 +66,18 @@ def test_questionnaire__inconsistent_observation_is_rejected(overrides, message)
 def test_questionnaire__gad7_total_only_is_valid():
     spec = INSTRUMENTS[Instrument.gad7]
     observation = QuestionnaireObservation(
-        instrument="gad7", panel_loinc=spec.panel_loinc, total_loinc=spec.total_loinc, total_score=21
+        instrument="gad7",
+        panel_loinc=spec.panel_loinc,
+        total_loinc=spec.total_loinc,
+        total_score=21,
     )
     assert observation.items == ()
     with pytest.raises(ValidationError, match=r"\[0, 21\]"):
         QuestionnaireObservation(
-            instrument="gad7", panel_loinc=spec.panel_loinc, total_loinc=spec.total_loinc, total_score=22
+            instrument="gad7",
+            panel_loinc=spec.panel_loinc,
+            total_loinc=spec.total_loinc,
+            total_score=22,
         )
 
 
@@ -161,7 +167,9 @@ def test_mood__scales_run_from_0_to_10():
 
 
 def test_genotype__digest_and_format_are_checked():
-    base = dict(uri="file:///x.vcf.gz", format="vcf", sample_id="S1", genome_build="grch38", n_variants=3)
+    base = dict(
+        uri="file:///x.vcf.gz", format="vcf", sample_id="S1", genome_build="grch38", n_variants=3
+    )
     assert GenotypeCallSetRef(**base, sha256="a" * 64).n_variants == 3
     with pytest.raises(ValidationError, match="sha256"):
         GenotypeCallSetRef(**base, sha256="A" * 64)
@@ -170,7 +178,10 @@ def test_genotype__digest_and_format_are_checked():
 
 
 def test_pgx__one_call_per_gene_and_diplotype_syntax():
-    calls = [GeneCall(gene="CYP2D6", diplotype="*1/*4x2"), GeneCall(gene="HLA-B", diplotype="*15:02/*57:01")]
+    calls = [
+        GeneCall(gene="CYP2D6", diplotype="*1/*4x2"),
+        GeneCall(gene="HLA-B", diplotype="*15:02/*57:01"),
+    ]
     assert len(PGxPanelResult(lab="L", panel="P", calls=calls).calls) == 2
     with pytest.raises(ValidationError, match="repeated: CYP2D6"):
         PGxPanelResult(lab="L", panel="P", calls=[calls[0], calls[0]])

@@ -79,7 +79,9 @@ def test_check_compatibility__accepts_a_new_field_with_a_default(schema_root):
     _edit_released(
         schema_root,
         "ingest.mood",
-        lambda s: _payload_fields(s).remove(next(f for f in _payload_fields(s) if f["name"] == "comment")),
+        lambda s: _payload_fields(s).remove(
+            next(f for f in _payload_fields(s) if f["name"] == "comment")
+        ),
     )
     assert check_compatibility(schema_root) == []
 
@@ -89,7 +91,9 @@ def test_check_compatibility__rejects_a_new_field_without_a_default(schema_root)
     _edit_released(
         schema_root,
         "ingest.mood",
-        lambda s: _payload_fields(s).remove(next(f for f in _payload_fields(s) if f["name"] == "mood")),
+        lambda s: _payload_fields(s).remove(
+            next(f for f in _payload_fields(s) if f["name"] == "mood")
+        ),
     )
     problems = check_compatibility(schema_root)
     assert [p.path for p in problems] == ["released/avro/ingest.mood.avsc"]
@@ -120,7 +124,10 @@ def test_check_compatibility__rejects_a_removed_enum_symbol_and_a_removed_topic(
         schema_root / "released" / "avro" / "ingest.retired.avsc",
     )
     messages = {p.path: p.message for p in check_compatibility(schema_root)}
-    assert set(messages) == {"released/avro/ingest.patient.avsc", "released/avro/ingest.retired.avsc"}
+    assert set(messages) == {
+        "released/avro/ingest.patient.avsc",
+        "released/avro/ingest.retired.avsc",
+    }
     assert "was removed" in messages["released/avro/ingest.retired.avsc"]
 
 

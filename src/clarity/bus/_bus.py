@@ -357,7 +357,8 @@ class Bus:
         letter = validate_dead_letter(
             {
                 "event_id": uuid.uuid5(
-                    CLARITY_NAMESPACE, f"deadletter\x1f{rejected_by}\x1f{source_topic}\x1f{identity}"
+                    CLARITY_NAMESPACE,
+                    f"deadletter\x1f{rejected_by}\x1f{source_topic}\x1f{identity}",
                 ),
                 "rejected_event_id": rejected_event_id,
                 "source_topic": source_topic,
@@ -401,7 +402,9 @@ class Bus:
             Call :meth:`Consumer.poll`, handle the records, then :meth:`Consumer.commit`.
         """
         self._check_open()
-        return Consumer(self, pattern=check_pattern(pattern), group=_check_group(group), start=start)
+        return Consumer(
+            self, pattern=check_pattern(pattern), group=_check_group(group), start=start
+        )
 
     def subscribe_dead_letters(
         self, *, group: str, start: Literal["earliest", "latest"] = "earliest"
@@ -461,12 +464,24 @@ class Bus:
     # ------------------------------------------------------------------ inspection
 
     def topics(self) -> dict[str, int]:
-        """Return every topic in the log with its number of records."""
+        """Return every topic in the log.
+
+        Returns
+        -------
+        dict
+            Number of records by topic, the dead-letter topic included.
+        """
         self._check_open()
         return self.transport.topics()
 
     def end_offset(self) -> int:
-        """Return the offset of the newest record, 0 when the log is empty."""
+        """Return the offset of the newest record.
+
+        Returns
+        -------
+        int
+            The offset, 0 when the log is empty.
+        """
         self._check_open()
         return self.transport.end_offset()
 
@@ -493,14 +508,16 @@ class Bus:
                 writer_fingerprint=entry.schema_fingerprint,
                 writer_schema=writer,
             )
-        except Exception as error:  # noqa: BLE001 - arbitrary bytes fail in many ways
+        except Exception as error:
             return _Undecodable(f"cannot decode the Avro body: {type(error).__name__}: {error}", ())
         try:
             if entry.topic == DEAD_LETTER_TOPIC:
                 return DeadLetter.model_validate(plain)
             return Envelope.model_validate(plain)
         except ValidationError as error:
-            return _Undecodable("the record violates the current contract", tuple(field_errors(error)))
+            return _Undecodable(
+                "the record violates the current contract", tuple(field_errors(error))
+            )
 
 
 def _digest(data: bytes) -> str:
@@ -518,6 +535,17 @@ class Consumer(Generic[R]):
 
     In the embedded backend one member per group should run at a time; members
     of one group do not split topics between them.
+
+    Parameters
+    ----------
+    bus
+        The bus to read.
+    pattern
+        Topic pattern, or the dead-letter topic's name for a dead-letter consumer.
+    group
+        Consumer group; None for a replay, which cannot commit.
+    start
+        Where the group begins on a topic it has no committed position for.
     """
 
     def __init__(
@@ -581,13 +609,25 @@ class Consumer(Generic[R]):
             self._positions[topic] = self._committed.get(topic, self._default)
 
     def positions(self) -> dict[str, int]:
-        """Return the current (uncommitted) position per topic."""
+        """Return the current position per topic, committed or not.
+
+        Returns
+        -------
+        dict
+            Offset of the last record polled, by topic (0: none yet).
+        """
         self._check_open()
         self._refresh_topics()
         return dict(self._positions)
 
     def lag(self) -> int:
-        """Return how many records on the subscribed topics this consumer has not polled."""
+        """Count the records on the subscribed topics that this consumer has not polled.
+
+        Returns
+        -------
+        int
+            The number of records ahead of the consumer.
+        """
         self._check_open()
         self._refresh_topics()
         return self._transport.count(self._positions)

@@ -270,9 +270,7 @@ class SqliteTransport:
 
     def committed(self, group: str) -> dict[str, int]:
         """Return a group's committed positions."""
-        rows = self._query(
-            "SELECT topic, position FROM consumer_positions WHERE grp = ?", (group,)
-        )
+        rows = self._query("SELECT topic, position FROM consumer_positions WHERE grp = ?", (group,))
         return {topic: position for topic, position in rows}
 
     def commit(self, group: str, positions: Mapping[str, int]) -> None:

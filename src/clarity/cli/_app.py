@@ -39,14 +39,20 @@ def _root(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="TOML settings file (default: $CLARITY_CONFIG or ./clarity.toml)."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="TOML settings file (default: $CLARITY_CONFIG or ./clarity.toml).",
+        ),
     ] = None,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Override the data directory.")
     ] = None,
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Clarity: a mental-health digital twin platform."""
@@ -66,8 +72,6 @@ def main() -> None:
     # MLflow logs its database migrations at INFO on first use; keep the CLI readable.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    from clarity.cli import _bus, _demo, _registry, _schemas  # noqa: F401, PLC0415 (registers commands)
-
     try:
         app()
     except ClarityError as error:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable
+from itertools import islice
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from clarity.bus import open_bus
+from clarity.bus import Delivery, open_bus
 from clarity.cli._app import app, console, settings_of
+from clarity.contracts import Envelope
 
 _SHOWN_ITEMS = 6
 
@@ -47,17 +51,21 @@ def tail(
     ctx: typer.Context,
     pattern: Annotated[str, typer.Argument(help="Topic pattern, e.g. 'ingest.*' or '>'.")] = ">",
     from_offset: Annotated[
-        int | None, typer.Option(help="First offset to show (default: the last --limit).")
+        int | None, typer.Option(min=1, help="First offset to show (default: the last --limit).")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Most records to show.")] = 10,
     full: Annotated[bool, typer.Option(help="Print long arrays in full.")] = False,
 ) -> None:
-    """Print records as JSON, without joining a consumer group."""
+    """Print records as JSON, without joining a consumer group.
+
+    Without --from-offset, shows the last --limit records matching the pattern.
+    """
     with open_bus(settings_of(ctx)) as bus:
-        start = from_offset if from_offset is not None else max(1, bus.end_offset() - limit + 1)
-        for shown, delivery in enumerate(bus.replay(pattern, from_offset=start)):
-            if shown >= limit:
-                break
+        if from_offset is None:
+            shown: Iterable[Delivery[Envelope]] = deque(bus.replay(pattern), maxlen=limit)
+        else:
+            shown = islice(bus.replay(pattern, from_offset=from_offset), limit)
+        for delivery in shown:
             line = {"offset": delivery.offset, **delivery.record.model_dump(mode="json")}
             console.print_json(data=line if full else _abbreviate(line))
 

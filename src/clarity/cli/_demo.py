@@ -102,13 +102,12 @@ def demo(
     )
     console.print(patient_table)
     models = ModelRegistry.from_settings(settings).models()
-    console.print(
-        f"Model registry: {len(models)} registered model(s) at {settings.tracking_uri}."
-    )
+    console.print(f"Model registry: {len(models)} registered model(s) at {settings.tracking_uri}.")
     console.print(
         "\nRun [bold]make demo[/] again: every record is already in the log, so publishing "
         "is a no-op and the consumer group has nothing new to read. "
-        "Try [bold].venv/bin/clarity bus topics[/] or [bold].venv/bin/clarity bus tail ingest.mood[/]."
+        "Try [bold].venv/bin/clarity bus topics[/] or "
+        "[bold].venv/bin/clarity bus tail ingest.mood[/]."
     )
 
 
@@ -135,7 +134,13 @@ def _topic_table(
 
 def _patient_table(store: FeatureStore, *, limit: int) -> Table:
     table = Table(title="Latest features in the store (first patients)")
-    columns = ("phq9.total", "gad7.total", "mood.mood", "mood.sleep_hours", "actigraphy.wear_fraction")
+    columns = (
+        "phq9.total",
+        "gad7.total",
+        "mood.mood",
+        "mood.sleep_hours",
+        "actigraphy.wear_fraction",
+    )
     headers = ("PHQ-9", "GAD-7", "mood", "sleep h", "wear")
     table.add_column("patient", no_wrap=True)
     for header in headers:

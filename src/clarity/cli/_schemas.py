@@ -18,9 +18,9 @@ from clarity.contracts import (
 
 @app.command()
 def schemas(
-    directory: Annotated[
-        Path, typer.Option("--dir", help="Schema root of the repository.")
-    ] = Path("schemas"),
+    directory: Annotated[Path, typer.Option("--dir", help="Schema root of the repository.")] = Path(
+        "schemas"
+    ),
     check: Annotated[
         bool,
         typer.Option(

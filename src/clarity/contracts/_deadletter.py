@@ -29,7 +29,7 @@ class OriginalFormat(StrEnum):
 
 
 class FieldErrorRecord(ContractModel):
-    """One reason a record was rejected (the contract form of :class:`~clarity.errors.FieldError`)."""
+    """One reason a record was rejected (the contract form of ``clarity.errors.FieldError``)."""
 
     loc: Annotated[str, StringConstraints(max_length=512)] = Field(
         description="Dotted path of the field; empty for a record-level problem."

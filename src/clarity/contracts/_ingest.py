@@ -7,7 +7,14 @@ from enum import StrEnum
 from typing import Annotated, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, Strict, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    Strict,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from clarity.contracts._topics import Payload
 from clarity.contracts._types import (
@@ -191,7 +198,7 @@ class QuestionnaireObservation(Payload):
             )
         if self.items:
             codes = [item.loinc for item in self.items]
-            if sorted(codes) != sorted(spec.item_loincs):
+            if len(codes) != len(spec.item_loincs) or set(codes) != set(spec.item_loincs):
                 missing = sorted(set(spec.item_loincs) - set(codes))
                 extra = sorted(set(codes) - set(spec.item_loincs))
                 raise ValueError(
@@ -243,9 +250,7 @@ class MedicationStatement(Payload):
     @model_validator(mode="after")
     def _ends_after_start(self) -> Self:
         if self.started_on and self.ended_on and self.ended_on < self.started_on:
-            raise ValueError(
-                f"ended_on ({self.ended_on}) is before started_on ({self.started_on})"
-            )
+            raise ValueError(f"ended_on ({self.ended_on}) is before started_on ({self.started_on})")
         return self
 
 

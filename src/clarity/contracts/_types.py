@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
@@ -102,6 +103,7 @@ def loinc_check_digit(number: str) -> int:
     return (10 - total % 10) % 10
 
 
+@lru_cache(maxsize=4096)  # a few hundred codes recur on every record
 def _check_loinc(code: str) -> str:
     number, check = code.split("-")
     expected = loinc_check_digit(number)
@@ -115,7 +117,7 @@ def _check_loinc(code: str) -> str:
 
 def _check_topic(value: str) -> str:
     # Imported here: the topic table imports the payload modules, which import this one.
-    from clarity.contracts._topics import TOPICS  # noqa: PLC0415
+    from clarity.contracts._topics import TOPICS
 
     if value not in TOPICS:
         known = ", ".join(sorted(TOPICS))

@@ -43,7 +43,9 @@ def field_errors(error: ValidationError) -> list[FieldError]:
 def _plain(record: Any) -> Any:
     # Re-validating from plain data catches instances built with model_construct
     # or from another module's copy of a model.
-    return record.model_dump() if isinstance(record, Envelope | DeadLetter) else record
+    if isinstance(record, Envelope | DeadLetter):
+        return record.model_dump(warnings=False)  # validated again just below
+    return record
 
 
 def _record_id(data: Any) -> str | None:

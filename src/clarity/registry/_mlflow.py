@@ -127,13 +127,15 @@ class ModelRegistry:
     >>> v = registry.register("toy", model_dir, params={"depth": 2}, metrics={"auc": 0.8},
     ...                       data_fingerprint="sha256:" + "0" * 64, alias="production")
     >>> loaded = registry.load("toy", alias="production")
-    >>> loaded.version.version, loaded.version.params["depth"], (loaded.path / "weights.bin").read_bytes()
-    (1, '2', b'0123')
+    >>> loaded.version.version, loaded.version.params["depth"]
+    (1, '2')
+    >>> (loaded.path / "weights.bin").read_bytes()
+    b'0123'
     """
 
     def __init__(self, tracking_uri: str, artifact_root: Path | str) -> None:
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        from mlflow import MlflowClient  # noqa: PLC0415 - heavy; only when a registry is used
+        from mlflow import MlflowClient
 
         self.tracking_uri = tracking_uri
         self.artifact_root = Path(artifact_root).resolve()
@@ -216,7 +218,7 @@ class ModelRegistry:
         RegistryError
             If the directory is missing or empty, or MLflow refuses the version.
         """
-        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+        from mlflow.exceptions import MlflowException
 
         _check_name(name)
         if alias is not None:
@@ -263,7 +265,7 @@ class ModelRegistry:
         version
             The version it should point at.
         """
-        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+        from mlflow.exceptions import MlflowException
 
         self.get(name, version=version)
         try:
@@ -271,7 +273,9 @@ class ModelRegistry:
         except MlflowException as error:  # pragma: no cover - get() above checks existence
             raise RegistryError(f"Cannot set alias {alias!r} on {name!r}: {error}") from error
 
-    def get(self, name: str, *, version: int | None = None, alias: str | None = None) -> ModelVersion:
+    def get(
+        self, name: str, *, version: int | None = None, alias: str | None = None
+    ) -> ModelVersion:
         """Find a version by number or alias; the newest when neither is given.
 
         Parameters
@@ -293,7 +297,7 @@ class ModelRegistry:
         RegistryError
             If the model, version or alias does not exist.
         """
-        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+        from mlflow.exceptions import MlflowException
 
         if version is not None and alias is not None:
             raise ValueError("Pass either 'version' or 'alias', not both.")
@@ -318,6 +322,11 @@ class ModelRegistry:
                     f"{', '.join(map(str, numbers))})."
                 )
             found = self._client.get_model_version(name, str(version or numbers[-1]))
+        if found.run_id is None or found.source is None:
+            raise RegistryError(
+                f"Model {name!r} version {found.version} was not registered by Clarity: it has "
+                "no run or no source."
+            )
         run = self._client.get_run(found.run_id)
         return ModelVersion(
             name=name,
@@ -365,7 +374,7 @@ class ModelRegistry:
         local = Path(unquote(parsed.path))
         if dst is None and parsed.scheme == "file" and local.is_dir():
             return LoadedModel(found, local)
-        import mlflow.artifacts  # noqa: PLC0415
+        import mlflow.artifacts
 
         target = Path(dst) if dst else Path(tempfile.mkdtemp(prefix="clarity-model-"))
         target.mkdir(parents=True, exist_ok=True)
@@ -391,5 +400,11 @@ class ModelRegistry:
         return [self.get(name, version=n) for n in sorted(int(v.version) for v in found)]
 
     def models(self) -> list[str]:
-        """Return the names of every registered model, sorted."""
+        """Return the names of every registered model.
+
+        Returns
+        -------
+        list of str
+            Model names, sorted.
+        """
         return sorted(m.name for m in self._client.search_registered_models())

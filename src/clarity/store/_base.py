@@ -71,10 +71,20 @@ class FeatureStore(Protocol):
     """What a feature/twin store must provide."""
 
     def put(self, values: Iterable[FeatureValue]) -> int:
-        """Store values atomically; return how many were new.
+        """Store values atomically.
 
         A value with the same patient, feature, observation time and event id as
         one already stored is a no-op, so replaying the bus is safe.
+
+        Parameters
+        ----------
+        values
+            The values to store.
+
+        Returns
+        -------
+        int
+            How many values were new.
         """
         ...
 
@@ -85,7 +95,22 @@ class FeatureStore(Protocol):
         *,
         as_of: datetime | None = None,
     ) -> dict[str, FeatureValue]:
-        """Return the newest value of each feature (observed at or before ``as_of``)."""
+        """Return the newest value of each feature of a patient.
+
+        Parameters
+        ----------
+        patient_id
+            The patient.
+        features
+            The features wanted; all when None.
+        as_of
+            Only values observed at or before this time.
+
+        Returns
+        -------
+        dict
+            The newest value by feature name; features without a value are absent.
+        """
         ...
 
     def history(
@@ -96,11 +121,32 @@ class FeatureStore(Protocol):
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> list[FeatureValue]:
-        """Return a feature's values observed in ``[start, end)``, oldest first."""
+        """Return a feature's values observed in ``[start, end)``.
+
+        Parameters
+        ----------
+        patient_id
+            The patient.
+        feature
+            The feature name.
+        start, end
+            Observation-time bounds; open when None.
+
+        Returns
+        -------
+        list of FeatureValue
+            Oldest first.
+        """
         ...
 
     def patients(self) -> list[str]:
-        """Return every patient with at least one value."""
+        """Return every patient with at least one value.
+
+        Returns
+        -------
+        list of str
+            Patient ids, sorted.
+        """
         ...
 
     def close(self) -> None:

@@ -46,7 +46,9 @@ def _values(record: Envelope) -> list[tuple[str, JsonValue]]:
         return [(f"{payload.instrument.value}.total", payload.total_score)]
     if isinstance(payload, MoodReport):
         fields = ("mood", "anxiety", "energy", "sleep_hours", "sleep_quality")
-        return [(f"mood.{f}", getattr(payload, f)) for f in fields if getattr(payload, f) is not None]
+        return [
+            (f"mood.{f}", getattr(payload, f)) for f in fields if getattr(payload, f) is not None
+        ]
     if isinstance(payload, MedicationStatement):
         drug = "".join(c if c.isalnum() else "_" for c in payload.name.lower())
         return [(f"medication.{drug}.status", payload.status.value)] + (

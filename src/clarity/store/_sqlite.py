@@ -128,7 +128,9 @@ class SqliteFeatureStore:
                     raise
                 self._conn.execute("COMMIT")
             except sqlite3.Error as error:
-                raise BackendError(f"Cannot write to the feature store {self.path}: {error}") from error
+                raise BackendError(
+                    f"Cannot write to the feature store {self.path}: {error}"
+                ) from error
         return added
 
     def latest(
@@ -184,7 +186,10 @@ class SqliteFeatureStore:
 
     def patients(self) -> list[str]:
         """Return every patient with at least one value, sorted."""
-        return [r[0] for r in self._query("SELECT DISTINCT patient_id FROM feature_values ORDER BY 1", ())]
+        return [
+            r[0]
+            for r in self._query("SELECT DISTINCT patient_id FROM feature_values ORDER BY 1", ())
+        ]
 
     def close(self) -> None:
         """Close the database connection."""

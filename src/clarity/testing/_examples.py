@@ -31,8 +31,8 @@ from clarity.contracts import (
     MedicationStatement,
     MedicationStatus,
     MoodReport,
-    Payload,
     PatientDemographics,
+    Payload,
     PGxPanelResult,
     Producer,
     QuestionnaireObservation,
@@ -46,7 +46,11 @@ __all__ = ["EXAMPLE_START", "example_patient_records", "example_producer", "exam
 EXAMPLE_START = datetime(2024, 1, 1, tzinfo=UTC)
 """Monday 1 January 2024, the first day of every example patient's record."""
 
-_DRUGS = (("36437", "sertraline", 50.0), ("321988", "escitalopram", 10.0), ("42347", "bupropion", 150.0))
+_DRUGS = (
+    ("36437", "sertraline", 50.0),
+    ("321988", "escitalopram", 10.0),
+    ("42347", "bupropion", 150.0),
+)
 _DIPLOTYPES = {
     "CYP2D6": ("*1/*1", "*1/*4", "*4/*4", "*1/*2"),
     "CYP2C19": ("*1/*1", "*1/*17", "*2/*2", "*1/*2"),
@@ -73,7 +77,9 @@ def example_producer(model_name: str = "examples") -> Producer:
     )
 
 
-def _questionnaire(rng: np.random.Generator, instrument: Instrument, severity: float) -> QuestionnaireObservation:
+def _questionnaire(
+    rng: np.random.Generator, instrument: Instrument, severity: float
+) -> QuestionnaireObservation:
     spec = INSTRUMENTS[instrument]
     scores = np.clip(np.round(rng.normal(severity * 3, 0.7, len(spec.item_loincs))), 0, 3)
     items = tuple(
@@ -127,7 +133,12 @@ def _patient_records(index: int, rng: np.random.Generator) -> list[tuple[str, da
             ),
         )
     ]
-    for week, instrument in ((0, Instrument.phq9), (0, Instrument.gad7), (4, Instrument.phq9), (4, Instrument.gad7)):
+    for week, instrument in (
+        (0, Instrument.phq9),
+        (0, Instrument.gad7),
+        (4, Instrument.phq9),
+        (4, Instrument.gad7),
+    ):
         records.append(
             (
                 "ingest.observation",

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from clarity.cli import app
+from clarity.config import Settings
+from clarity.registry import ModelRegistry
+from tests.conftest import REPO
+
+runner = CliRunner()
+
+
+def _command_paths(command, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [prefix]
+    if hasattr(command, "commands"):  # a group (typer vendors its own click)
+        for name, sub in command.commands.items():
+            paths += _command_paths(sub, (*prefix, name))
+    return paths
+
+
+COMMANDS = _command_paths(typer.main.get_command(app))
+
+
+def test_cli__has_the_commands_of_the_readme():
+    assert {
+        ("demo",),
+        ("schemas",),
+        ("bus", "topics"),
+        ("bus", "tail"),
+        ("registry", "list"),
+    } <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "clarity")
+def test_cli__every_command_has_help(path):
+    result = runner.invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    assert len(result.output.splitlines()) > 3
+
+
+def test_cli__version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("clarity ")
+
+
+def test_demo__publishes_consumes_and_is_idempotent(tmp_path):
+    args = ["--data-dir", str(tmp_path / "data"), "demo", "--patients", "3"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "ingest.observation" in first.output
+    assert "Feature store: 45 records read" in first.output
+    assert "EX000-0002" in first.output
+    assert (tmp_path / "data" / "bus.sqlite3").is_file()
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    assert "Feature store: 0 records read" in second.output
+    row = next(line for line in second.output.splitlines() if "ingest.observation" in line)
+    assert row.replace("│", " ").split()[1:5] == ["0", "12", "0", "12"]
+    reset = runner.invoke(app, [*args, "--reset"])
+    assert "Feature store: 45 records read" in reset.output
+
+
+def test_bus_commands__show_topics_records_and_dead_letters(tmp_path):
+    data = ["--data-dir", str(tmp_path)]
+    runner.invoke(app, [*data, "demo", "--patients", "1"])
+    topics = runner.invoke(app, [*data, "bus", "topics"])
+    assert (
+        topics.exit_code == 0
+        and "ingest.actigraphy" in topics.output
+        and "end offset 15" in topics.output
+    )
+    tail = runner.invoke(
+        app, [*data, "bus", "tail", "ingest.actigraphy", "--limit", "1", "--from-offset", "1"]
+    )
+    assert tail.exit_code == 0 and '"counts"' in tail.output and "more" in tail.output
+    full = runner.invoke(app, [*data, "bus", "tail", "ingest.mood", "--full", "--limit", "2"])
+    assert full.output.count('"topic": "ingest.mood"') == 2
+    from clarity.bus import open_bus
+
+    with open_bus(Settings.load(data_dir=tmp_path)) as bus:
+        bus.dead_letter(
+            source_topic="ingest.fhir",
+            original=b"{",
+            original_format="text",
+            reason="truncated JSON",
+            rejected_by="ingest",
+        )
+    letters = runner.invoke(app, [*data, "bus", "dead-letters"])
+    assert "truncated JSON" in letters.output
+
+
+def test_registry_commands__list_and_show(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"1")
+    ModelRegistry.from_settings(Settings.load(data_dir=tmp_path)).register(
+        "toy",
+        model,
+        params={"depth": 3},
+        metrics={"auc": 0.75},
+        data_fingerprint="sha256:abc",
+        alias="production",
+    )
+    listed = runner.invoke(app, ["--data-dir", str(tmp_path), "registry", "list"])
+    assert listed.exit_code == 0 and "toy" in listed.output and "production" in listed.output
+    shown = runner.invoke(
+        app, ["--data-dir", str(tmp_path), "registry", "show", "toy", "--alias", "production"]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "sha256:abc" in shown.output and "0.75" in shown.output and "param depth" in shown.output
+
+
+def test_schemas_command__check_write_and_release(tmp_path):
+    assert runner.invoke(app, ["schemas", "--check", "--dir", str(REPO / "schemas")]).exit_code == 0
+    target = tmp_path / "schemas"
+    missing = runner.invoke(app, ["schemas", "--check", "--dir", str(target)])
+    assert missing.exit_code == 1 and "missing" in missing.output
+    assert runner.invoke(app, ["schemas", "--dir", str(target)]).exit_code == 0
+    released = runner.invoke(app, ["schemas", "--release", "--dir", str(target)])
+    assert released.exit_code == 0 and "released" in released.output
+    assert runner.invoke(app, ["schemas", "--check", "--dir", str(target)]).exit_code == 0
+    both = runner.invoke(app, ["schemas", "--check", "--release", "--dir", str(target)])
+    assert both.exit_code != 0
+
+
+def test_schemas_command__warns_when_a_regeneration_breaks_the_release(tmp_path):
+    target = tmp_path / "schemas"
+    shutil.copytree(REPO / "schemas", target)
+    broken = target / "released" / "avro" / "ingest.retired.avsc"
+    broken.write_text((target / "released" / "avro" / "ingest.mood.avsc").read_text())
+    result = runner.invoke(app, ["schemas", "--dir", str(target)])
+    assert "warning" in result.output and "was removed" in result.output
+
+
+def test_main__clarity_errors_print_one_line_and_exit_1(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "clarity",
+            "--config",
+            str(tmp_path / "missing.toml"),
+            "bus",
+            "topics",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "error:" in result.stderr and "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
