@@ -68,7 +68,8 @@ def _records(n: int, topics: set[str]) -> list[Envelope]:
         patient += 1
     # Fresh event ids so that every record is new to the log.
     return [
-        r.model_copy(update={"event_id": event_id_for("bench", str(i))}) for i, r in enumerate(pool[:n])
+        r.model_copy(update={"event_id": event_id_for("bench", str(i))})
+        for i, r in enumerate(pool[:n])
     ]
 
 
@@ -78,7 +79,9 @@ def _timed(action: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
-def _bus_run(records: Sequence[Envelope], batch: int, synchronous: str, folder: Path) -> tuple[float, float]:
+def _bus_run(
+    records: Sequence[Envelope], batch: int, synchronous: str, folder: Path
+) -> tuple[float, float]:
     bus = Bus(transport=SqliteTransport(folder / "bus.sqlite3", synchronous=synchronous))  # type: ignore[arg-type]
 
     def publish() -> None:
@@ -99,7 +102,9 @@ def _bus_run(records: Sequence[Envelope], batch: int, synchronous: str, folder: 
     return publish_s, consume_s
 
 
-def _sqlite_run(blobs: Sequence[bytes], batch: int, synchronous: str, folder: Path) -> tuple[float, float]:
+def _sqlite_run(
+    blobs: Sequence[bytes], batch: int, synchronous: str, folder: Path
+) -> tuple[float, float]:
     conn = sqlite3.connect(folder / "plain.sqlite3", isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
@@ -108,7 +113,9 @@ def _sqlite_run(blobs: Sequence[bytes], batch: int, synchronous: str, folder: Pa
     def insert() -> None:
         for start in range(0, len(blobs), batch):
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("INSERT INTO log(data) VALUES (?)", [(b,) for b in blobs[start : start + batch]])
+            conn.executemany(
+                "INSERT INTO log(data) VALUES (?)", [(b,) for b in blobs[start : start + batch]]
+            )
             conn.execute("COMMIT")
 
     def select() -> None:
@@ -150,7 +157,9 @@ def run(workload: str, topics: set[str], n: int, batch: int, synchronous: str) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="Fewer events (a smoke run).")
-    parser.add_argument("--json", type=Path, default=Path("bench/results/bus.json"), help="Where to save results.")
+    parser.add_argument(
+        "--json", type=Path, default=Path("bench/results/bus.json"), help="Where to save results."
+    )
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     plan = [
@@ -167,7 +176,9 @@ def main() -> None:
         f"{'bus pub/s':>11}{'sqlite ins/s':>14}{'ratio':>7}"
         f"{'bus cons/s':>12}{'sqlite sel/s':>14}{'ratio':>7}"
     )
-    print(f"Clarity bus benchmark on {platform.node()} ({platform.processor() or platform.machine()})")
+    print(
+        f"Clarity bus benchmark on {platform.node()} ({platform.processor() or platform.machine()})"
+    )
     print(header)
     print("-" * len(header))
     for workload, topics, batch, synchronous, n in plan:
@@ -184,7 +195,10 @@ def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps(
-            [{**asdict(r), "publish_ratio": r.publish_ratio, "consume_ratio": r.consume_ratio} for r in results],
+            [
+                {**asdict(r), "publish_ratio": r.publish_ratio, "consume_ratio": r.consume_ratio}
+                for r in results
+            ],
             indent=2,
         )
     )

@@ -436,3 +436,29 @@ def test_bus__no_record_is_lost_on_crash_or_replay(producer, when, batches, comm
     seen |= {d.record.event_id for d in consumer.drain()}
     assert seen == set(published)
     assert [d.record.event_id for d in bus.replay()] == published
+
+
+def test_consumer__empty_log_has_no_lag_and_nothing_to_read(bus):
+    consumer = bus.subscribe("ingest.*", group="g")
+    assert consumer.lag() == 0
+    assert consumer.poll() == []
+    assert consumer.positions() == {}
+
+
+def test_transport__closed_transport_refuses_work(bus):
+    transport = bus.transport
+    transport.close()
+    for call in (
+        transport.topics,
+        transport.end_offset,
+        lambda: transport.schema("a"),
+        lambda: transport.register_schema("a", "t", "{}"),
+        lambda: transport.append([]),
+        lambda: transport.read({"t": 0}, 1),
+        lambda: transport.count({"t": 0}),
+        lambda: transport.offset_before(0),
+        lambda: transport.committed("g"),
+        lambda: transport.commit("g", {"t": 1}),
+    ):
+        with pytest.raises(BusClosedError):
+            call()

@@ -187,3 +187,14 @@ def test_sqlite__read_only_database_fails_writes_with_backend_errors(tmp_path):
         transport.append([record])
     with pytest.raises(BackendError, match="Cannot commit positions"):
         transport.commit("g", {"ingest.mood": 1})
+
+
+def test_sqlite__a_damaged_database_gives_backend_errors_on_read(tmp_path):
+    db = tmp_path / "bus.sqlite3"
+    transport = SqliteTransport(db)
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE topics")
+    conn.commit()
+    conn.close()
+    with pytest.raises(BackendError, match="Bus query failed"):
+        transport.topics()

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import enum
 import io
 import json
 import uuid
+from typing import Annotated
 
 import fastavro
 import pytest
 from hypothesis import HealthCheck, given, settings
+from pydantic import BaseModel, Field, Strict
 
 from clarity.contracts import (
     DEAD_LETTER_TOPIC,
@@ -84,24 +87,39 @@ def test_avro_schema__optional_fields_default_to_null_and_units_are_kept():
 
 
 def test_avro_schema__non_null_default_puts_its_branch_first():
-    from pydantic import BaseModel
+
+    class Colour(enum.Enum):
+        red = "red"
+
+    class Inner(BaseModel):
+        x: float = 1.0
 
     class WithDefault(BaseModel):
         count: int | None = 3
         tags: tuple[str, ...] = ()
         kind: str = "x"
+        made: list[int] = Field(default_factory=lambda: [1, 2])
+        inner: Inner = Inner()
+        ident: uuid.UUID = uuid.UUID(int=7)
+        colour: Colour = Colour.red
+        again: Colour | None = None
+        strict: Annotated[int, Strict()] | int | None = None
 
     schema = _SchemaBuilder().record(WithDefault)
     fields = {f["name"]: f for f in schema["fields"]}
     assert fields["count"]["type"] == ["long", "null"] and fields["count"]["default"] == 3
     assert fields["tags"]["default"] == []
+    assert fields["made"]["default"] == [1, 2]
+    assert fields["inner"]["default"] == {"x": 1.0}
+    assert fields["ident"]["default"] == str(uuid.UUID(int=7))
+    assert fields["colour"]["type"]["symbols"] == ["red"] and "doc" not in fields["colour"]["type"]
+    assert fields["again"]["type"] == ["null", "clarity.contracts.Colour"]  # defined once
+    assert fields["strict"]["type"] == ["null", "long"]  # both int branches are one Avro long
     fastavro.parse_schema(schema, named_schemas={})
 
 
 def test_avro_schema__unsupported_types_are_refused():
     from typing import Any
-
-    from pydantic import BaseModel
 
     class Loose(BaseModel):
         anything: Any
@@ -116,7 +134,6 @@ def test_avro_schema__unsupported_types_are_refused():
 
 
 def test_avro_schema__maps_and_nested_records_are_supported():
-    from pydantic import BaseModel
 
     class Inner(BaseModel):
         x: float

@@ -141,3 +141,24 @@ def test_validate_envelope__non_mapping_reports_unknown_topic():
         validate_envelope(["not", "a", "record"])  # type: ignore[arg-type]
     assert info.value.topic is None
     assert info.value.record_id is None
+
+
+def test_validate_envelope__long_received_values_are_shortened(producer, when):
+    data = _mood_envelope(producer, when).model_dump()
+    data["payload"] = {"mood": 5, "comment": "x" * 5000}
+    with pytest.raises(ContractViolation) as info:
+        validate_envelope(data)
+    (error,) = info.value.errors
+    assert error.loc == "payload.comment"
+    assert error.msg.endswith("...)") and len(error.msg) < 250
+
+
+def test_validate_dead_letter__names_the_failing_fields(when):
+    from clarity.contracts import validate_dead_letter
+
+    with pytest.raises(ContractViolation, match="Dead letter violates the contract") as info:
+        validate_dead_letter({"event_id": str(uuid.uuid4()), "source_topic": "", "reason": "x"})
+    assert {"source_topic", "original", "original_format", "rejected_by", "rejected_at"} <= {
+        e.loc for e in info.value.errors
+    }
+    assert info.value.topic == "deadletter"

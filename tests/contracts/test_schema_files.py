@@ -131,6 +131,17 @@ def test_check_compatibility__rejects_a_removed_enum_symbol_and_a_removed_topic(
     assert "was removed" in messages["released/avro/ingest.retired.avsc"]
 
 
+def test_release_schemas__replaces_the_previous_release(schema_root):
+    # A compatible edit since the last release (here: a changed doc) becomes the new baseline.
+    _edit_released(schema_root, "ingest.mood", lambda s: s.update(doc="older wording"))
+    released = release_schemas(schema_root)
+    assert len(released) == len(TOPICS) + 1
+    assert (
+        json.loads((schema_root / "released" / "avro" / "ingest.mood.avsc").read_text())["doc"]
+        != "older wording"
+    )
+
+
 def test_check_compatibility__without_a_release_there_is_nothing_to_break(tmp_path):
     assert check_compatibility(tmp_path) == []
 

@@ -189,6 +189,7 @@ class SqliteTransport:
 
     def append(self, records: Sequence[OutgoingRecord]) -> list[int | None]:
         """Append records in one transaction; None marks a duplicate event id."""
+        self._connection()  # a closed transport refuses even an empty batch
         if not records:
             return []
         with self._lock:
