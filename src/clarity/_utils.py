@@ -3,11 +3,57 @@
 from __future__ import annotations
 
 import importlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clarity.errors import ConfigurationError
 
-__all__ = ["import_object"]
+__all__ = ["from_micros", "import_object", "to_micros"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_micros(value: datetime) -> int:
+    """Return an aware datetime as exact integer microseconds since the Unix epoch.
+
+    Parameters
+    ----------
+    value
+        A timezone-aware datetime.
+
+    Returns
+    -------
+    int
+        Microseconds since 1970-01-01T00:00:00Z (no float rounding).
+
+    Examples
+    --------
+    >>> to_micros(datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC))
+    1000000
+    """
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def from_micros(value: int) -> datetime:
+    """Return the UTC datetime of integer microseconds since the Unix epoch.
+
+    Parameters
+    ----------
+    value
+        Microseconds since 1970-01-01T00:00:00Z.
+
+    Returns
+    -------
+    datetime
+        The instant, with ``tzinfo=UTC``.
+
+    Examples
+    --------
+    >>> from_micros(to_micros(datetime(2024, 5, 1, tzinfo=UTC))).isoformat()
+    '2024-05-01T00:00:00+00:00'
+    """
+    return _EPOCH + value * _MICROSECOND
 
 
 def import_object(path: str) -> Any:

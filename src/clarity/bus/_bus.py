@@ -8,12 +8,13 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Generic, Literal, Self, TypeVar
 
 from pydantic import ValidationError
 
+from clarity._utils import from_micros, to_micros
 from clarity.bus._patterns import check_pattern, topic_matches
 from clarity.bus._transport import LogEntry, OutgoingRecord, Transport
 from clarity.contracts import (
@@ -36,16 +37,7 @@ __all__ = ["BatchResult", "Bus", "Consumer", "Delivery", "PublishResult"]
 
 R = TypeVar("R", Envelope, DeadLetter)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-
-
-def _micros(value: datetime) -> int:
-    return (value - _EPOCH) // timedelta(microseconds=1)
-
-
-def _from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
 
 
 def _check_group(group: str) -> str:
@@ -291,9 +283,9 @@ class Bus:
                 self.transport.register_schema(fingerprint, topic, schema_json)
                 self._registered.add(fingerprint)
             if isinstance(record, DeadLetter):
-                observed = _micros(record.rejected_at)
+                observed = to_micros(record.rejected_at)
             else:
-                observed = _micros(record.observed_at)
+                observed = to_micros(record.observed_at)
             outgoing.append(
                 OutgoingRecord(
                     event_id=str(record.event_id),
@@ -653,7 +645,7 @@ class Consumer(Generic[R]):
                 raise ValueError(
                     f"The 'time' parameter must be timezone-aware. Got {time.isoformat()} instead."
                 )
-            position = self._transport.offset_before(_micros(time))
+            position = self._transport.offset_before(to_micros(time))
         elif offset is not None:
             if offset < 1:
                 raise ValueError(
@@ -734,7 +726,7 @@ class Consumer(Generic[R]):
                     offset=entry.offset,
                     topic=entry.topic,
                     record=record,  # type: ignore[arg-type]  # R is fixed by the pattern
-                    appended_at=_from_micros(entry.appended_at_us),
+                    appended_at=from_micros(entry.appended_at_us),
                     raw=entry.data,
                     schema_fingerprint=entry.schema_fingerprint,
                 )

@@ -8,17 +8,17 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from clarity._utils import from_micros, to_micros
 from clarity.contracts import ensure_utc
 from clarity.errors import BackendError
 from clarity.store._base import FeatureValue
 
 __all__ = ["SqliteFeatureStore"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feature_values (
@@ -40,7 +40,7 @@ _COLUMNS = "patient_id, feature, value_json, observed_at_us, event_id, producer_
 
 
 def _micros(value: datetime) -> int:
-    return (ensure_utc(value) - _EPOCH) // timedelta(microseconds=1)
+    return to_micros(ensure_utc(value))
 
 
 def _row_to_value(row: Sequence[Any]) -> FeatureValue:
@@ -49,10 +49,10 @@ def _row_to_value(row: Sequence[Any]) -> FeatureValue:
         patient_id=patient_id,
         feature=feature,
         value=json.loads(value_json),
-        observed_at=_EPOCH + timedelta(microseconds=observed_us),
+        observed_at=from_micros(observed_us),
         event_id=uuid.UUID(event_id),
         producer=json.loads(producer_json),
-        written_at=_EPOCH + timedelta(microseconds=written_us),
+        written_at=from_micros(written_us),
     )
 
 
