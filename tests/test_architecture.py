@@ -27,6 +27,7 @@ INFRASTRUCTURE = {
     "store",
     "registry",
     "config",
+    "reference",
     "testing",
     "_utils",
     "_version_info",

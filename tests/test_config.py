@@ -74,3 +74,9 @@ def test_settings__invalid_values_name_the_setting_and_the_file(tmp_path, toml, 
 def test_settings__missing_config_file_is_an_error(tmp_path):
     with pytest.raises(ConfigurationError, match="does not exist"):
         Settings.load(tmp_path / "nope.toml")
+
+
+def test_settings__a_bad_environment_variable_is_named_as_such(monkeypatch):
+    monkeypatch.setenv("CLARITY_BUS", "not json")
+    with pytest.raises(ConfigurationError, match="CLARITY_\\* environment variables"):
+        Settings.load()

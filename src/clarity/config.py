@@ -20,6 +20,7 @@ Relative paths are relative to the working directory.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +29,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -89,6 +91,9 @@ class RegistrySettings(BaseModel):
 
 class Settings(BaseSettings):
     """Settings of a Clarity installation.
+
+    Build it with :meth:`load`, which finds the TOML file; ``Settings()`` alone
+    reads only keyword arguments, the environment and the defaults.
 
     Examples
     --------
@@ -159,7 +164,11 @@ class Settings(BaseSettings):
             )
             origin = f" (file {chosen})" if chosen else ""
             raise ConfigurationError(f"Invalid Clarity settings{origin}: {details}") from error
-        except ValueError as error:  # a TOML syntax error
+        except SettingsError as error:
+            raise ConfigurationError(
+                f"Invalid Clarity settings in the CLARITY_* environment variables: {error}"
+            ) from error
+        except (tomllib.TOMLDecodeError, OSError) as error:
             raise ConfigurationError(
                 f"Cannot read the configuration file {chosen}: {error}"
             ) from error

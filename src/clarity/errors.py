@@ -16,6 +16,8 @@ once there::
     │   └── BusClosedError          the bus (or consumer) was used after ``close``
     └── RegistryError               a model cannot be registered or found
 
+    ClarityWarning (a UserWarning)  something was skipped that the caller should know of
+
 Errors are raised where they happen and logged once where they are handled.
 """
 
@@ -28,6 +30,7 @@ __all__ = [
     "BackendError",
     "BusClosedError",
     "ClarityError",
+    "ClarityWarning",
     "ConfigurationError",
     "ContractViolation",
     "CorruptVCF",
@@ -38,6 +41,10 @@ __all__ = [
     "RegistryError",
     "TruncatedActigraphy",
 ]
+
+
+class ClarityWarning(UserWarning):
+    """Base class of every warning Clarity issues."""
 
 
 class ClarityError(Exception):

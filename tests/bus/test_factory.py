@@ -40,3 +40,15 @@ def test_open_bus__memory_and_dotted_class_path(tmp_path):
 def test_open_bus__bad_backend_is_a_configuration_error(tmp_path, backend, message):
     with pytest.raises(ConfigurationError, match=message):
         open_bus(Settings.load(data_dir=tmp_path, bus={"backend": backend}))
+
+
+def test_open_bus__unknown_options_are_a_configuration_error(tmp_path):
+    for backend in ("memory", "sqlite"):
+        settings = Settings.load(
+            data_dir=tmp_path, bus={"backend": backend, "options": {"colour": 1}}
+        )
+        with pytest.raises(ConfigurationError, match=r"does not take the options \['colour'\]"):
+            open_bus(settings)
+    tuned = Settings.load(data_dir=tmp_path, bus={"options": {"busy_timeout_s": 1.0}})
+    with open_bus(tuned) as bus:
+        assert isinstance(bus.transport, SqliteTransport)

@@ -61,7 +61,7 @@ def test_sqlite__sigkill_mid_batch_leaves_whole_batches_and_loses_no_acknowledge
     conn.close()
     assert set(per_batch.values()) == {BATCH}, f"a partial batch was stored: {per_batch}"
     for batch in acknowledged:
-        assert per_batch[f"P{batch:05d}"] == BATCH, f"acknowledged batch {batch} was lost"
+        assert per_batch[f"crash{batch:05d}"] == BATCH, f"acknowledged batch {batch} was lost"
     # The log is usable after the crash: it opens, decodes and accepts new records.
     with Bus(transport=SqliteTransport(db)) as bus:
         assert sum(1 for _ in bus.replay()) == len(per_batch) * BATCH
@@ -111,25 +111,31 @@ def test_sqlite__log_is_append_only(tmp_path):
 
 def test_sqlite__concurrent_publishers_get_contiguous_offsets_and_monotonic_time(tmp_path):
     db = tmp_path / "bus.sqlite3"
-    children = [_spawn("_publisher.py", db, 50, 10) for _ in range(2)]
+    # The second publisher's clock runs an hour behind: log time must still never go back.
+    children = [
+        _spawn("_publisher.py", db, 50, 10, "a"),
+        _spawn("_publisher.py", db, 50, 10, "b", -3600),
+    ]
     try:
         for child in children:
             assert child.stdout is not None
-            for _ in range(3):
-                assert child.stdout.readline()
+            for _ in range(5):
+                assert child.stdout.readline(), child.stderr.read() if child.stderr else ""
     finally:
         for child in children:
             child.kill()
             child.communicate(timeout=30)
     conn = sqlite3.connect(db)
-    rows = conn.execute("SELECT log_offset, appended_at_us FROM log ORDER BY log_offset").fetchall()
+    rows = conn.execute(
+        "SELECT log_offset, appended_at_us, patient_id FROM log ORDER BY log_offset"
+    ).fetchall()
     conn.close()
     offsets = [r[0] for r in rows]
     times = [r[1] for r in rows]
     assert offsets == list(range(1, len(rows) + 1))
     assert times == sorted(times)
-    # Both children publish the same event ids: each id is stored once.
-    assert len(rows) % 50 == 0
+    sources = Counter(r[2][0] for r in rows)
+    assert sources["a"] >= 250 and sources["b"] >= 250  # both wrote, interleaved in one log
 
 
 def test_sqlite__refuses_a_database_of_another_format(tmp_path):
@@ -198,3 +204,27 @@ def test_sqlite__a_damaged_database_gives_backend_errors_on_read(tmp_path):
     conn.close()
     with pytest.raises(BackendError, match="Bus query failed"):
         transport.topics()
+
+
+def test_sqlite__a_foreign_database_is_refused_unchanged(tmp_path):
+    path = tmp_path / "other.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE patients (name TEXT)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(BackendError, match=r"not a Clarity bus \(tables: patients"):
+        SqliteTransport(path)
+    assert path.read_bytes() == before
+
+
+def test_sqlite__a_transaction_sqlite_already_ended_is_not_rolled_back_twice(tmp_path):
+    # SQLite ends a transaction by itself on some errors (e.g. a full disk); the
+    # cleanup must then not fail with "no transaction is active".
+    transport = SqliteTransport(tmp_path / "bus.sqlite3")
+    with pytest.raises(RuntimeError, match="after an automatic rollback"):
+        with transport._write() as conn:
+            conn.execute("ROLLBACK")
+            raise RuntimeError("after an automatic rollback")
+    assert transport.append([]) == []
+    transport.close()

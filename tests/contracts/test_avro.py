@@ -185,3 +185,83 @@ def test_codec__decodes_data_written_with_an_older_schema(producer, when):
         writer_schema=old_text,
     )
     assert decoded == record
+
+
+class Colour(enum.Enum):
+    red = "red"
+
+
+def test_avro_schema__time_bytes_and_nested_defaults_use_avro_encodings():
+    from datetime import UTC, date, datetime
+
+    class Stamp(BaseModel):
+        at: datetime = datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
+
+    class Defaults(BaseModel):
+        when: datetime = datetime(1970, 1, 2, tzinfo=UTC)
+        day: date = date(1970, 1, 11)
+        blob: bytes = b"\x00\xff"
+        stamp: Stamp = Stamp()
+        either: int | str = "a"
+        listed: tuple[int, ...] | None = (1,)
+        mapped: dict[str, int] | None = {"a": 1}
+        nested: Stamp | None = Stamp()
+        picked: Colour | None = Colour.red
+
+    schema = _SchemaBuilder().record(Defaults)
+    fields = {f["name"]: f for f in schema["fields"]}
+    assert fields["when"]["default"] == 86_400_000_000
+    assert fields["day"]["default"] == 10
+    assert fields["blob"]["default"] == "\x00\xff"
+    assert fields["stamp"]["default"] == {"at": 1_000_000}
+    assert fields["either"]["type"] == ["string", "long"]  # the default's branch comes first
+    assert fields["listed"]["type"][0]["type"] == "array"
+    assert fields["mapped"]["type"][0]["type"] == "map"
+    assert fields["nested"]["type"][0] == "clarity.contracts.Stamp"  # defined above, by name
+    assert fields["picked"]["type"][0]["type"] == "enum"
+    # Reading data written before any of these fields existed fills in the defaults.
+    empty = {"type": "record", "name": "Defaults", "namespace": "clarity.contracts", "fields": []}
+    decoded = fastavro.schemaless_reader(
+        io.BytesIO(b""),
+        fastavro.parse_schema(empty, named_schemas={}),
+        fastavro.parse_schema(schema, named_schemas={}),
+    )
+    assert decoded["either"] == "a"
+    assert decoded["day"] == 10  # fastavro fills a default in its Avro (not logical) form
+    assert decoded["picked"] == "red" and decoded["mapped"] == {"a": 1}
+
+
+def test_avro_schema__a_default_outside_the_union_is_refused():
+    class Odd(BaseModel):
+        value: int | None = "x"  # type: ignore[assignment]
+
+    with pytest.raises(TypeError, match="matches no branch"):
+        _SchemaBuilder().record(Odd)
+
+
+def test_avro_schema__two_types_with_one_name_are_refused():
+    def make():
+        class Item(BaseModel):
+            x: int
+
+        return Item
+
+    first, second = make(), make()
+
+    class Both(BaseModel):
+        a: first  # type: ignore[valid-type]
+        b: second  # type: ignore[valid-type]
+
+    with pytest.raises(TypeError, match=r"Two types are both named clarity\.contracts\.Item"):
+        _SchemaBuilder().record(Both)
+
+
+def test_avro_schema__enum_values_must_be_avro_names():
+    class Scale(enum.Enum):
+        phq_9 = "phq-9"
+
+    class WithEnum(BaseModel):
+        scale: Scale
+
+    with pytest.raises(TypeError, match=r"values \['phq-9'\] are not Avro names"):
+        _SchemaBuilder().record(WithEnum)

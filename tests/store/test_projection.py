@@ -53,3 +53,16 @@ def test_materialize__a_record_that_cannot_be_featurised_is_dead_lettered(tmp_pa
     letters = bus.subscribe_dead_letters(group="ops").poll()
     assert {d.record.reason for d in letters} == {"cannot derive features: mood scale unknown"}
     assert "mood.mood" not in store.latest(example_records(1)[0].patient_id)
+
+
+def test_materialize__counts_records_the_bus_could_not_decode(tmp_path):
+    from clarity.bus import OutgoingRecord
+
+    bus = Bus(transport=MemoryTransport())
+    store = SqliteFeatureStore(tmp_path / "store.sqlite3")
+    bus.publish_batch(example_records(n_patients=1))
+    fingerprint, text = bus._codec.current_schema("ingest.mood")
+    bus.transport.register_schema(fingerprint, "ingest.mood", text)
+    bus.transport.append([OutgoingRecord("x", "ingest.mood", "P001", 0, fingerprint, b"\xff")])
+    report = materialize(bus, store, group="fs")
+    assert (report.consumed, report.rejected) == (15, 1)

@@ -121,3 +121,8 @@ def test_open_store__sqlite_default_and_bad_backends(tmp_path):
         open_store(Settings.load(store={"backend": "postgres"}))
     with pytest.raises(ConfigurationError, match="does not implement FeatureStore"):
         open_store(Settings.load(store={"backend": "clarity.errors:ClarityError"}))
+
+
+def test_open_store__unknown_options_are_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigurationError, match="does not take the options"):
+        open_store(Settings.load(data_dir=tmp_path, store={"options": {"colour": 1}}))

@@ -5,7 +5,8 @@
 (tests), or a scale-out backend named in the settings (:func:`open_bus`).
 """
 
-from clarity.bus._bus import BatchResult, Bus, Consumer, Delivery, PublishResult
+from clarity.bus._bus import BatchResult, Bus, PublishResult
+from clarity.bus._consumer import Consumer, Delivery, UndecodableRecordWarning
 from clarity.bus._factory import open_bus
 from clarity.bus._memory import MemoryTransport
 from clarity.bus._patterns import check_pattern, topic_matches
@@ -23,6 +24,7 @@ __all__ = [
     "PublishResult",
     "SqliteTransport",
     "Transport",
+    "UndecodableRecordWarning",
     "check_pattern",
     "open_bus",
     "topic_matches",

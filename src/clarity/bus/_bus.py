@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Generic, Literal, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import ValidationError
 
-from clarity._utils import from_micros, to_micros
-from clarity.bus._patterns import check_pattern, topic_matches
+from clarity._utils import to_micros
+from clarity.bus._consumer import Consumer, Delivery, Undecodable, _seek_position
+from clarity.bus._patterns import check_pattern
 from clarity.bus._transport import LogEntry, OutgoingRecord, Transport
 from clarity.contracts import (
     CLARITY_NAMESPACE,
@@ -31,7 +31,7 @@ from clarity.contracts import (
     validate_dead_letter,
     validate_envelope,
 )
-from clarity.errors import BackendError, BusClosedError, ContractViolation, FieldError
+from clarity.errors import BusClosedError, ContractViolation, FieldError
 
 __all__ = ["BatchResult", "Bus", "Consumer", "Delivery", "PublishResult"]
 
@@ -101,40 +101,6 @@ class BatchResult:
 
     def __iter__(self) -> Iterator[PublishResult]:
         return iter(self.results)
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery(Generic[R]):
-    """A record handed to a consumer.
-
-    Parameters
-    ----------
-    offset
-        Its position in the log.
-    topic
-        Its topic.
-    record
-        The decoded, validated record.
-    appended_at
-        When the log stored it (log time, UTC).
-    raw
-        The stored bytes, kept so a rejection can dead-letter them unchanged.
-    schema_fingerprint
-        The schema the bytes were written with.
-    """
-
-    offset: int
-    topic: str
-    record: R
-    appended_at: datetime
-    raw: bytes
-    schema_fingerprint: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Undecodable:
-    reason: str
-    errors: tuple[FieldError, ...]
 
 
 class Bus:
@@ -249,9 +215,11 @@ class Bus:
             try:
                 validated.append(validate_envelope(item))
             except ContractViolation as error:
+                topic = f"topic {error.topic!r}" if error.topic else "an unknown topic"
+                event = f"event {error.record_id}" if error.record_id else "no event id"
                 raise ContractViolation(
-                    f"Record {index + 1} of {len(items)} rejected, nothing was published. "
-                    f"{error.args[0].split(':')[0]}",
+                    f"Record {index + 1} of {len(items)} ({event}, {topic}) violates the "
+                    "contract; nothing was published",
                     topic=error.topic,
                     record_id=error.record_id,
                     errors=error.errors,
@@ -346,6 +314,9 @@ class Bus:
         """
         self._check_open()
         identity = str(rejected_event_id) if rejected_event_id else _digest(original)
+        if patient_id is not None and not _PATIENT.match(patient_id):
+            # The rejected record's own patient id may be what was wrong with it.
+            reason, patient_id = f"{reason} (patient id {patient_id[:64]!r} is invalid)", None
         letter = validate_dead_letter(
             {
                 "event_id": uuid.uuid5(
@@ -353,10 +324,15 @@ class Bus:
                     f"deadletter\x1f{rejected_by}\x1f{source_topic}\x1f{identity}",
                 ),
                 "rejected_event_id": rejected_event_id,
-                "source_topic": source_topic,
+                "source_topic": _clip(source_topic, 128),
                 "patient_id": patient_id,
-                "reason": reason,
-                "errors": [FieldErrorRecord(loc=e.loc, msg=e.msg, type=e.type) for e in errors],
+                "reason": _clip(reason, 4_000),
+                "errors": [
+                    FieldErrorRecord(
+                        loc=_clip(e.loc, 512), msg=_clip(e.msg, 4_000), type=_clip(e.type, 128)
+                    )
+                    for e in errors
+                ],
                 "original": original,
                 "original_format": original_format,
                 "original_schema_fingerprint": original_schema_fingerprint,
@@ -429,7 +405,10 @@ class Bus:
         """Read the log again from an offset or a log time, without a consumer group.
 
         Replaying from the start rebuilds every derived table; replaying from a
-        time shows what was known from then on.
+        time shows what was known from then on. A replay never writes to the
+        log: a record it cannot decode is skipped with an
+        :class:`~clarity.bus.UndecodableRecordWarning` (consumer groups move such
+        records to the dead-letter topic).
 
         Parameters
         ----------
@@ -442,16 +421,24 @@ class Bus:
         batch_size
             Records fetched per round trip.
 
-        Yields
-        ------
-        Delivery
+        Returns
+        -------
+        Iterator of Delivery
             Each record in offset order, up to the end of the log at the time
             each batch is read.
         """
         self._check_open()
-        consumer = Consumer(self, pattern=check_pattern(pattern), group=None, start="earliest")
+        check_pattern(pattern)
+        try:
+            _seek_position(self.transport.offset_before, from_offset, from_time)
+        except ValueError as error:
+            message = (
+                str(error).replace("'offset'", "'from_offset'").replace("'time'", "'from_time'")
+            )
+            raise ValueError(message) from None
+        consumer = Consumer(self, pattern=pattern, group=None, start="earliest")
         consumer.seek(offset=from_offset, time=from_time)
-        yield from consumer.drain(batch_size=batch_size)
+        return consumer.drain(batch_size=batch_size)
 
     # ------------------------------------------------------------------ inspection
 
@@ -487,12 +474,12 @@ class Bus:
                 self._writer_schemas[fingerprint] = found
         return found
 
-    def _decode(self, entry: LogEntry) -> Record | _Undecodable:
+    def _decode(self, entry: LogEntry) -> Record | Undecodable:
         if entry.topic != DEAD_LETTER_TOPIC and entry.topic not in TOPICS:
-            return _Undecodable(f"topic {entry.topic!r} is not in this version of the contract", ())
+            return Undecodable(f"topic {entry.topic!r} is not in this version of the contract", ())
         writer = self._writer_schema(entry.schema_fingerprint)
         if writer is None:
-            return _Undecodable(f"writer schema {entry.schema_fingerprint} is not registered", ())
+            return Undecodable(f"writer schema {entry.schema_fingerprint} is not registered", ())
         try:
             plain = self._codec.decode_dict(
                 entry.topic,
@@ -501,317 +488,24 @@ class Bus:
                 writer_schema=writer,
             )
         except Exception as error:
-            return _Undecodable(f"cannot decode the Avro body: {type(error).__name__}: {error}", ())
+            return Undecodable(f"cannot decode the Avro body: {type(error).__name__}: {error}", ())
         try:
             if entry.topic == DEAD_LETTER_TOPIC:
                 return DeadLetter.model_validate(plain)
             return Envelope.model_validate(plain)
         except ValidationError as error:
-            return _Undecodable(
+            return Undecodable(
                 "the record violates the current contract", tuple(field_errors(error))
             )
 
 
+_PATIENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{2,63}$")
+
+
+def _clip(text: str, limit: int) -> str:
+    """Shorten text to the contract's limit, marking the cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-class Consumer(Generic[R]):
-    """A member of a consumer group: poll, handle, commit.
-
-    Created by :meth:`Bus.subscribe`. Positions advance in memory as records are
-    polled and are stored only by :meth:`commit`, so a consumer that dies before
-    committing leaves its records to be delivered again (at-least-once). A record
-    that cannot be decoded under the current contract is moved to the dead-letter
-    topic with the reason and skipped.
-
-    In the embedded backend one member per group should run at a time; members
-    of one group do not split topics between them.
-
-    Parameters
-    ----------
-    bus
-        The bus to read.
-    pattern
-        Topic pattern, or the dead-letter topic's name for a dead-letter consumer.
-    group
-        Consumer group; None for a replay, which cannot commit.
-    start
-        Where the group begins on a topic it has no committed position for.
-    """
-
-    def __init__(
-        self,
-        bus: Bus,
-        *,
-        pattern: str,
-        group: str | None,
-        start: Literal["earliest", "latest"],
-    ) -> None:
-        if start not in ("earliest", "latest"):
-            raise ValueError(
-                "Invalid value for the 'start' parameter. Allowed values are 'earliest' and "
-                f"'latest', but got {start!r} instead."
-            )
-        self.pattern = pattern
-        self.group = group
-        self._bus = bus
-        self._transport = bus.transport
-        self._dead_letters = pattern == DEAD_LETTER_TOPIC
-        self._default = 0 if start == "earliest" else self._transport.end_offset()
-        self._committed: dict[str, int] = self._transport.committed(group) if group else {}
-        self._positions: dict[str, int] = {}
-        self._pending: list[tuple[int, str]] = []
-        self._closed = False
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def close(self) -> None:
-        """Leave the group; progress that was not committed is not saved."""
-        self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise BusClosedError(f"This consumer of group {self.group!r} is closed.")
-        self._bus._check_open()
-
-    # ------------------------------------------------------------------ positions
-
-    def _matches(self, topic: str) -> bool:
-        if self._dead_letters:
-            return topic == DEAD_LETTER_TOPIC
-        return topic != DEAD_LETTER_TOPIC and topic_matches(self.pattern, topic)
-
-    def _refresh_topics(self) -> None:
-        new = [t for t in self._transport.topics() if t not in self._positions and self._matches(t)]
-        if new and self.group:
-            self._committed = self._transport.committed(self.group)
-        for topic in new:
-            self._positions[topic] = self._committed.get(topic, self._default)
-
-    def positions(self) -> dict[str, int]:
-        """Return the current position per topic, committed or not.
-
-        Returns
-        -------
-        dict
-            Offset of the last record polled, by topic (0: none yet).
-        """
-        self._check_open()
-        self._refresh_topics()
-        return dict(self._positions)
-
-    def lag(self) -> int:
-        """Count the records on the subscribed topics that this consumer has not polled.
-
-        Returns
-        -------
-        int
-            The number of records ahead of the consumer.
-        """
-        self._check_open()
-        self._refresh_topics()
-        return self._transport.count(self._positions)
-
-    def seek(self, *, offset: int | None = None, time: datetime | None = None) -> None:
-        """Move the consumer so the next poll starts at an offset or a log time.
-
-        Call :meth:`commit` afterwards to store the new position for the group.
-
-        Parameters
-        ----------
-        offset
-            The first offset to deliver next (1 is the start of the log).
-        time
-            Deliver next the first record appended at or after this time.
-            With neither, the consumer goes back to the start of the log.
-        """
-        self._check_open()
-        if offset is not None and time is not None:
-            raise ValueError("Pass either 'offset' or 'time' to seek, not both.")
-        if time is not None:
-            if time.tzinfo is None:
-                raise ValueError(
-                    f"The 'time' parameter must be timezone-aware. Got {time.isoformat()} instead."
-                )
-            position = self._transport.offset_before(to_micros(time))
-        elif offset is not None:
-            if offset < 1:
-                raise ValueError(
-                    f"The 'offset' parameter must be an int >= 1. Got {offset} instead."
-                )
-            position = offset - 1
-        else:
-            position = 0
-        self._default = position
-        self._refresh_topics()
-        self._positions = dict.fromkeys(self._positions, position)
-        self._pending.clear()
-
-    # ------------------------------------------------------------------ reading
-
-    def poll(self, max_records: int = 500, timeout: float = 0.0) -> list[Delivery[R]]:
-        """Return the next records, waiting up to ``timeout`` seconds for some.
-
-        Parameters
-        ----------
-        max_records
-            The most records to read from the log in one call.
-        timeout
-            Seconds to wait when nothing is available; 0 returns at once.
-
-        Returns
-        -------
-        list of Delivery
-            Possibly empty; in offset order.
-        """
-        self._check_open()
-        if max_records < 1:
-            raise ValueError(f"The 'max_records' parameter must be >= 1. Got {max_records}.")
-        deadline = time.monotonic() + timeout
-        while True:
-            self._refresh_topics()
-            entries = self._transport.read(self._positions, max_records)
-            deliveries = self._deliver(entries)
-            if deliveries:
-                return deliveries
-            if entries:
-                continue  # everything read was dead-lettered; read on
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return []
-            time.sleep(min(0.05, remaining))
-
-    def drain(self, batch_size: int = 500) -> Iterator[Delivery[R]]:
-        """Yield every available record until the consumer has caught up.
-
-        Parameters
-        ----------
-        batch_size
-            Records fetched per round trip.
-
-        Yields
-        ------
-        Delivery
-            Each record in offset order; commit as you go or at the end.
-        """
-        while batch := self.poll(max_records=batch_size):
-            yield from batch
-
-    def __iter__(self) -> Iterator[Delivery[R]]:
-        return self.drain()
-
-    def _deliver(self, entries: list[LogEntry]) -> list[Delivery[R]]:
-        deliveries: list[Delivery[R]] = []
-        for entry in entries:
-            self._positions[entry.topic] = entry.offset
-            self._pending.append((entry.offset, entry.topic))
-            record = self._bus._decode(entry)
-            if isinstance(record, _Undecodable):
-                self._reject_entry(entry, record)
-                continue
-            deliveries.append(
-                Delivery(
-                    offset=entry.offset,
-                    topic=entry.topic,
-                    record=record,  # type: ignore[arg-type]  # R is fixed by the pattern
-                    appended_at=from_micros(entry.appended_at_us),
-                    raw=entry.data,
-                    schema_fingerprint=entry.schema_fingerprint,
-                )
-            )
-        return deliveries
-
-    def _reject_entry(self, entry: LogEntry, failure: _Undecodable) -> None:
-        if entry.topic == DEAD_LETTER_TOPIC:
-            raise BackendError(
-                f"Dead letter at offset {entry.offset} cannot be read ({failure.reason}); "
-                "it cannot itself be dead-lettered."
-            )
-        self._bus.dead_letter(
-            source_topic=entry.topic,
-            original=entry.data,
-            original_format=OriginalFormat.avro,
-            reason=f"Undecodable record at offset {entry.offset}: {failure.reason}",
-            rejected_by=self.group or "replay",
-            errors=failure.errors,
-            patient_id=entry.patient_id,
-            rejected_event_id=uuid.UUID(entry.event_id),
-            original_schema_fingerprint=entry.schema_fingerprint,
-        )
-
-    # ------------------------------------------------------------------ acknowledging
-
-    def commit(self, through: Delivery[R] | None = None) -> None:
-        """Store the group's positions, so these records are not delivered again.
-
-        Parameters
-        ----------
-        through
-            Commit only up to and including this delivery; by default, every
-            record polled so far (and any :meth:`seek`).
-        """
-        self._check_open()
-        if self.group is None:
-            raise ValueError("A replay has no consumer group to commit for.")
-        if through is None:
-            positions = dict(self._positions)
-            self._pending.clear()
-        else:
-            positions = {}
-            for offset, topic in self._pending:
-                if offset <= through.offset:
-                    positions[topic] = max(offset, positions.get(topic, 0))
-            self._pending = [p for p in self._pending if p[0] > through.offset]
-        changed = {t: p for t, p in positions.items() if self._committed.get(t) != p}
-        if changed:
-            self._transport.commit(self.group, changed)
-            self._committed.update(changed)
-
-    def reject(
-        self, delivery: Delivery[R], reason: str, errors: Sequence[FieldError] = ()
-    ) -> PublishResult:
-        """Move a record this consumer cannot handle to the dead-letter topic.
-
-        The record is kept unchanged with the reason; commit as usual afterwards.
-
-        Parameters
-        ----------
-        delivery
-            The record to reject.
-        reason
-            Why, in words.
-        errors
-            Field-level reasons, if any.
-
-        Returns
-        -------
-        PublishResult
-            Where the dead letter was written.
-        """
-        self._check_open()
-        record = delivery.record
-        if isinstance(record, DeadLetter):
-            raise ValueError("A dead letter cannot be rejected again.")
-        return self._bus.dead_letter(
-            source_topic=delivery.topic,
-            original=delivery.raw,
-            original_format=OriginalFormat.avro,
-            reason=reason,
-            rejected_by=self.group or "replay",
-            errors=errors,
-            patient_id=record.patient_id,
-            rejected_event_id=record.event_id,
-            original_schema_fingerprint=delivery.schema_fingerprint,
-        )

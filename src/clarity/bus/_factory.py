@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from clarity._utils import import_object
 from clarity.bus._bus import Bus
 from clarity.bus._memory import MemoryTransport
@@ -33,18 +36,25 @@ def open_bus(settings: Settings | None = None) -> Bus:
     """
     settings = settings or Settings.load()
     backend = settings.bus.backend
-    transport: object
+    options = settings.bus.options
+    factory: Callable[..., object]
     if backend == "sqlite":
-        transport = SqliteTransport(settings.bus_path, synchronous=settings.bus.synchronous)
+        factory = partial(SqliteTransport, settings.bus_path, synchronous=settings.bus.synchronous)
     elif backend == "memory":
-        transport = MemoryTransport()
+        factory = MemoryTransport
     elif ":" in backend:
-        transport = import_object(backend)(**settings.bus.options)
+        factory = import_object(backend)
     else:
         raise ConfigurationError(
             "Invalid value for the 'bus.backend' setting. Allowed values are 'sqlite', "
             f"'memory' and 'package.module:Class', but got {backend!r} instead."
         )
+    try:
+        transport = factory(**options)
+    except TypeError as error:
+        raise ConfigurationError(
+            f"The bus backend {backend!r} does not take the options {sorted(options)}: {error}"
+        ) from error
     if not isinstance(transport, Transport):
         raise ConfigurationError(f"The bus backend {backend!r} does not implement Transport.")
     return Bus(transport=transport)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-from clarity.errors import ContractViolation, FieldError
-
 __all__ = ["check_pattern", "topic_matches"]
 
 _TOKEN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -31,7 +29,7 @@ def check_pattern(pattern: str) -> str:
 
     Raises
     ------
-    ContractViolation
+    ValueError
         If a token is neither a topic token, ``*``, nor a final ``>``.
 
     Examples
@@ -43,15 +41,9 @@ def check_pattern(pattern: str) -> str:
     for index, token in enumerate(tokens):
         if token == "*" or (token == ">" and index == len(tokens) - 1) or _TOKEN.match(token):
             continue
-        raise ContractViolation(
-            "Invalid topic pattern",
-            errors=[
-                FieldError(
-                    "pattern",
-                    f"token {token!r} of {pattern!r} must be lower-case letters, digits and "
-                    f"'_', '*' for one token, or a final '>' for the rest",
-                )
-            ],
+        raise ValueError(
+            f"Invalid topic pattern {pattern!r}: token {token!r} must be lower-case letters, "
+            "digits and '_', '*' for one token, or a final '>' for the rest."
         )
     return pattern
 

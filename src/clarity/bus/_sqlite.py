@@ -117,32 +117,44 @@ class SqliteTransport:
         self.path = Path(path)
         self.synchronous = synchronous
         self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn: sqlite3.Connection | None = sqlite3.connect(
+            self._conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_s
             )
+            # Refuse a foreign file before changing anything in it.
+            self._refuse_foreign(self._conn)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={synchronous}")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            # executescript commits any open transaction, so the idempotent schema
-            # script runs on its own, before the version check's transaction.
-            self._conn.executescript(_SCHEMA)
-            with self._write() as conn:
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('format_version', ?)",
-                    (_FORMAT_VERSION,),
-                )
-                (found,) = conn.execute(
-                    "SELECT value FROM meta WHERE key = 'format_version'"
-                ).fetchone()
-        except (sqlite3.Error, OSError) as error:
-            raise BackendError(f"Cannot open the bus database {self.path}: {error}") from error
-        if found != _FORMAT_VERSION:
+            # One transaction creates the tables and records the version, so a
+            # process opening the file at the same moment never sees half of it.
+            self._conn.executescript(
+                f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta(key, value) "
+                f"VALUES ('format_version', '{_FORMAT_VERSION}'); COMMIT;"
+            )
+            self._check_version(self._conn)
+        except (sqlite3.Error, OSError, BackendError) as error:
             self.close()
+            if isinstance(error, BackendError):
+                raise
+            raise BackendError(f"Cannot open the bus database {self.path}: {error}") from error
+
+    def _refuse_foreign(self, conn: sqlite3.Connection) -> None:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if tables and "meta" not in tables:
             raise BackendError(
-                f"The bus database {self.path} has format version {found}; this Clarity "
-                f"reads version {_FORMAT_VERSION}."
+                f"{self.path} is a SQLite database but not a Clarity bus (tables: "
+                f"{', '.join(sorted(tables))}); refusing to change it."
+            )
+
+    def _check_version(self, conn: sqlite3.Connection) -> None:
+        found = conn.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
+        if found is None or found[0] != _FORMAT_VERSION:
+            raise BackendError(
+                f"The bus database {self.path} has format version "
+                f"{found[0] if found else 'unknown'}; this Clarity reads version {_FORMAT_VERSION}."
             )
 
     def _connection(self) -> sqlite3.Connection:
@@ -158,10 +170,12 @@ class SqliteTransport:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # A failed COMMIT may leave the transaction open; never leave it so.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:

@@ -16,6 +16,7 @@ import hashlib
 import inspect
 import io
 import json
+import re
 import types
 import typing
 import uuid
@@ -27,6 +28,7 @@ import fastavro
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from clarity._utils import to_micros
 from clarity.contracts._deadletter import DeadLetter
 from clarity.contracts._envelope import Envelope
 from clarity.contracts._topics import DEAD_LETTER_TOPIC, TOPICS, topic_spec
@@ -44,6 +46,7 @@ Record = Envelope | DeadLetter
 """Anything the bus carries: an envelope, or a dead letter on the dead-letter topic."""
 
 _NAMESPACE = "clarity.contracts"
+_SYMBOL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MISSING = object()
 
 
@@ -61,32 +64,79 @@ def _default_of(info: FieldInfo) -> Any:
     return info.default
 
 
+_EPOCH_DATE = date(1970, 1, 1)
+
+
 def _avro_default(value: Any) -> Any:
+    """Write a Python default as Avro's JSON encoding of it."""
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, tuple | list):
         return [_avro_default(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _avro_default(item) for key, item in value.items()}
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
+        return _avro_default(value.model_dump())
     if isinstance(value, uuid.UUID):
         return str(value)
+    if isinstance(value, datetime):
+        return to_micros(value)
+    if isinstance(value, date):
+        return (value - _EPOCH_DATE).days
+    if isinstance(value, bytes):
+        return value.decode("latin-1")  # Avro's JSON form of bytes: one code point per byte
     return value
 
 
-def _default_branch_first(avro_type: Any, default: Any) -> Any:
+_JSON_BRANCH = {bool: "boolean", int: "long", float: "double", str: "string"}
+
+
+def _branch_type(branch: Any) -> Any:
+    return branch.get("type") if isinstance(branch, dict) else branch
+
+
+def _matches(branch: Any, default: Any) -> bool:
+    kind = str(_branch_type(branch))
+    named = "." in kind  # a reference to a record or enum defined earlier
+    if default is None:
+        return kind == "null"
+    if isinstance(default, list):
+        return kind == "array"
+    if isinstance(default, dict):
+        return kind in ("map", "record") or named
+    if isinstance(default, str) and (kind == "enum" or named):
+        return True
+    return kind == _JSON_BRANCH.get(type(default))
+
+
+def _default_branch_first(avro_type: Any, default: Any, where: str) -> Any:
     # Avro takes a union field's default from its first branch.
     if not isinstance(avro_type, list):
         return avro_type
-    if default is None:
-        return ["null", *[b for b in avro_type if b != "null"]]
-    return [*[b for b in avro_type if b != "null"], *(["null"] if "null" in avro_type else [])]
+    first = next((b for b in avro_type if _matches(b, default)), None)
+    if first is None:
+        raise TypeError(f"{where}: the default {default!r} matches no branch of {avro_type}")
+    return [first, *[b for b in avro_type if b is not first]]
 
 
 class _SchemaBuilder:
     """Turns pydantic models into one self-contained Avro schema."""
 
     def __init__(self) -> None:
-        self._defined: set[str] = set()
+        self._defined: dict[str, type] = {}
+
+    def _define(self, fullname: str, cls: type) -> bool:
+        """Claim a named type; False when ``cls`` already defined it."""
+        known = self._defined.get(fullname)
+        if known is cls:
+            return False
+        if known is not None:
+            raise TypeError(
+                f"Two types are both named {fullname}: {known.__module__}.{known.__qualname__} "
+                f"and {cls.__module__}.{cls.__qualname__}; Avro names must be unique."
+            )
+        self._defined[fullname] = cls
+        return True
 
     def record(
         self,
@@ -99,9 +149,8 @@ class _SchemaBuilder:
     ) -> dict[str, Any] | str:
         record_name = name or model.__name__
         fullname = f"{namespace}.{record_name}"
-        if fullname in self._defined:
+        if not self._define(fullname, model):
             return fullname
-        self._defined.add(fullname)
         fields = []
         for field_name, info in model.model_fields.items():
             annotation = (overrides or {}).get(field_name, info.annotation)
@@ -115,7 +164,9 @@ class _SchemaBuilder:
             default = _default_of(info)
             if default is not _MISSING:
                 field["default"] = _avro_default(default)
-                field["type"] = _default_branch_first(avro_type, field["default"])
+                field["type"] = _default_branch_first(
+                    avro_type, field["default"], f"{model.__name__}.{field_name}"
+                )
             fields.append(field)
         schema: dict[str, Any] = {"type": "record", "name": record_name, "namespace": namespace}
         record_doc = doc or _first_paragraph(model.__doc__)
@@ -156,14 +207,20 @@ class _SchemaBuilder:
 
     def _enum(self, cls: type[enum.Enum]) -> dict[str, Any] | str:
         fullname = f"{_NAMESPACE}.{cls.__name__}"
-        if fullname in self._defined:
+        if not self._define(fullname, cls):
             return fullname
-        self._defined.add(fullname)
+        symbols = [member.value for member in cls]
+        bad = [s for s in symbols if not isinstance(s, str) or not _SYMBOL.match(s)]
+        if bad:
+            raise TypeError(
+                f"Enum {cls.__name__} cannot be an Avro enum: its values {bad!r} are not Avro "
+                "names (letters, digits and '_', not starting with a digit)."
+            )
         schema: dict[str, Any] = {"type": "enum", "name": cls.__name__, "namespace": _NAMESPACE}
         doc = _first_paragraph(cls.__doc__)
         if doc:
             schema["doc"] = doc
-        schema["symbols"] = [member.value for member in cls]
+        schema["symbols"] = symbols
         return schema
 
 

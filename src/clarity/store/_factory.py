@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from clarity._utils import import_object
 from clarity.config import Settings
 from clarity.errors import ConfigurationError
@@ -31,16 +34,23 @@ def open_store(settings: Settings | None = None) -> FeatureStore:
     """
     settings = settings or Settings.load()
     backend = settings.store.backend
-    store: object
+    options = settings.store.options
+    factory: Callable[..., object]
     if backend == "sqlite":
-        store = SqliteFeatureStore(settings.store_path)
+        factory = partial(SqliteFeatureStore, settings.store_path)
     elif ":" in backend:
-        store = import_object(backend)(**settings.store.options)
+        factory = import_object(backend)
     else:
         raise ConfigurationError(
             "Invalid value for the 'store.backend' setting. Allowed values are 'sqlite' "
             f"and 'package.module:Class', but got {backend!r} instead."
         )
+    try:
+        store = factory(**options)
+    except TypeError as error:
+        raise ConfigurationError(
+            f"The store backend {backend!r} does not take the options {sorted(options)}: {error}"
+        ) from error
     if not isinstance(store, FeatureStore):
         raise ConfigurationError(f"The store backend {backend!r} does not implement FeatureStore.")
     return store

@@ -32,7 +32,8 @@ class MaterializeReport:
     written
         New feature values stored (replays write none).
     rejected
-        Records moved to the dead-letter topic.
+        Records moved to the dead-letter topic: those the feature function
+        refused and those the bus could not decode.
     """
 
     consumed: int
@@ -147,4 +148,6 @@ def materialize(
             written += store.put(values)
             consumed += len(batch)
             consumer.commit()
+        # Records the bus itself could not decode were dead-lettered while polling.
+        rejected += consumer.dead_lettered
     return MaterializeReport(consumed=consumed, written=written, rejected=rejected)

@@ -123,10 +123,11 @@ class SqliteFeatureStore:
                         rows,
                     )
                     added = self._conn.total_changes - before
+                    self._conn.execute("COMMIT")
                 except BaseException:
-                    self._conn.execute("ROLLBACK")
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
                     raise
-                self._conn.execute("COMMIT")
             except sqlite3.Error as error:
                 raise BackendError(
                     f"Cannot write to the feature store {self.path}: {error}"
