@@ -14,6 +14,7 @@ from clarity.contracts import (
     ActigraphyWeek,
     Ancestry,
     ClinicalNote,
+    Diagnosis,
     ECGSegment,
     Envelope,
     GeneCall,
@@ -124,6 +125,11 @@ payloads = st.one_of(
         site=st.none() | short_text,
     ),
     questionnaires(),
+    st.builds(
+        Diagnosis,
+        icd10=st.sampled_from(["F32.1", "F33", "F41.1", "F32.A"]),
+        onset=st.none() | st.dates(date(1950, 1, 1), date(2100, 1, 1)),
+    ),
     medications(),
     st.builds(
         ClinicalNote,
@@ -179,6 +185,7 @@ payloads = st.one_of(
 
 _TOPIC_OF = {
     PatientDemographics: "ingest.patient",
+    Diagnosis: "ingest.condition",
     QuestionnaireObservation: "ingest.observation",
     MedicationStatement: "ingest.medication",
     ClinicalNote: "ingest.note",

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from clarity.cli import app
 from clarity.config import Settings
 from clarity.registry import ModelRegistry
+from clarity.testing import example_records
 from tests.conftest import REPO
 
 runner = CliRunner()
@@ -55,7 +56,8 @@ def test_demo__publishes_consumes_and_is_idempotent(tmp_path):
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "ingest.observation" in first.output
-    assert "Feature store: 45 records read" in first.output
+    per_patient = len(example_records(1))
+    assert f"Feature store: {3 * per_patient} records read" in first.output
     assert "EX000-0002" in first.output
     assert (tmp_path / "data" / "bus.sqlite3").is_file()
     second = runner.invoke(app, args)
@@ -64,7 +66,7 @@ def test_demo__publishes_consumes_and_is_idempotent(tmp_path):
     row = next(line for line in second.output.splitlines() if "ingest.observation" in line)
     assert row.replace("│", " ").split()[1:5] == ["0", "12", "0", "12"]
     reset = runner.invoke(app, [*args, "--reset"])
-    assert "Feature store: 45 records read" in reset.output
+    assert f"Feature store: {3 * per_patient} records read" in reset.output
 
 
 def test_bus_commands__show_topics_records_and_dead_letters(tmp_path):
@@ -74,7 +76,7 @@ def test_bus_commands__show_topics_records_and_dead_letters(tmp_path):
     assert (
         topics.exit_code == 0
         and "ingest.actigraphy" in topics.output
-        and "end offset 15" in topics.output
+        and f"end offset {len(example_records(1))}" in topics.output
     )
     tail = runner.invoke(
         app, [*data, "bus", "tail", "ingest.actigraphy", "--limit", "1", "--from-offset", "1"]

@@ -125,7 +125,7 @@ class Bus:
     >>> bus = Bus(transport=MemoryTransport())
     >>> result = bus.publish_batch(example_records(n_patients=2, seed=0))
     >>> result.accepted == len(result), bus.publish_batch(example_records(2, seed=0)).duplicates
-    (True, 30)
+    (True, 32)
     >>> with bus.subscribe("ingest.observation", group="twin") as consumer:
     ...     deliveries = consumer.poll()
     ...     consumer.commit()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from clarity.contracts._ingest import (
     ActigraphyWeek,
     ClinicalNote,
+    Diagnosis,
     ECGSegment,
     GenotypeCallSetRef,
     MedicationStatement,
@@ -24,6 +25,7 @@ __all__: list[str] = []
 
 register_topic("ingest.patient", PatientDemographics, "Patient demographics, pseudonymised.")
 register_topic("ingest.observation", QuestionnaireObservation, "Scored PHQ-9 and GAD-7.")
+register_topic("ingest.condition", Diagnosis, "Coded diagnoses (ICD-10).")
 register_topic("ingest.medication", MedicationStatement, "Medication statements.")
 register_topic("ingest.note", ClinicalNote, "Clinical notes as written (may contain PHI).")
 register_topic("ingest.actigraphy", ActigraphyWeek, "Minute-level actigraphy, one week each.")

@@ -36,6 +36,8 @@ __all__ = [
     "ActigraphyWeek",
     "Ancestry",
     "ClinicalNote",
+    "ConditionStatus",
+    "Diagnosis",
     "ECGSegment",
     "GeneCall",
     "GenomeBuild",
@@ -211,6 +213,32 @@ class QuestionnaireObservation(Payload):
                     f"total_score {self.total_score} differs from the sum of the items ({item_sum})"
                 )
         return self
+
+
+# ----------------------------------------------------------------------------- diagnoses
+
+
+class ConditionStatus(StrEnum):
+    """FHIR Condition clinical status."""
+
+    active = "active"
+    recurrence = "recurrence"
+    relapse = "relapse"
+    inactive = "inactive"
+    remission = "remission"
+    resolved = "resolved"
+    unknown = "unknown"
+
+
+class Diagnosis(Payload):
+    """A coded diagnosis (topic ``ingest.condition``)."""
+
+    icd10: Icd10Code
+    clinical_status: ConditionStatus = Field(
+        default=ConditionStatus.unknown, description="Clinical status, as FHIR codes it."
+    )
+    onset: date | None = Field(default=None, description="When the condition began.")
+    fhir_id: _FhirId | None = Field(default=None, description="Source FHIR Condition id.")
 
 
 # ----------------------------------------------------------------------------- medication

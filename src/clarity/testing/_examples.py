@@ -20,6 +20,7 @@ from clarity.contracts import (
     ActigraphyWeek,
     Ancestry,
     ClinicalNote,
+    Diagnosis,
     ECGSegment,
     Envelope,
     GeneCall,
@@ -133,6 +134,9 @@ def _patient_records(index: int, rng: np.random.Generator) -> list[tuple[str, da
             ),
         )
     ]
+    records.append(
+        ("ingest.condition", start, Diagnosis(icd10="F32.1", clinical_status="active", onset=start.date()))
+    )
     for week, instrument in (
         (0, Instrument.phq9),
         (0, Instrument.gad7),
@@ -265,7 +269,7 @@ def example_patient_records(index: int, seed: int = 0) -> list[Envelope]:
     Returns
     -------
     list of Envelope
-        Fifteen records over the ten ingest topics, in time order per topic.
+        Sixteen records over the eleven ingest topics, in time order per topic.
     """
     rng = np.random.default_rng([seed, index])
     producer = example_producer()
@@ -294,7 +298,7 @@ def example_records(n_patients: int = 3, seed: int = 0) -> list[Envelope]:
     Parameters
     ----------
     n_patients
-        Number of example patients; each gets 15 records over all ten ingest topics.
+        Number of example patients; each gets 16 records over all eleven ingest topics.
     seed
         Seed of the random values.
 
@@ -307,7 +311,7 @@ def example_records(n_patients: int = 3, seed: int = 0) -> list[Envelope]:
     --------
     >>> records = example_records(n_patients=1)
     >>> len(records), len({r.topic for r in records})
-    (15, 10)
+    (16, 11)
     """
     if n_patients < 0:
         raise ValueError(
