@@ -78,7 +78,8 @@ def simulate_actigraphy(trajectory: Trajectory, rng: np.random.Generator) -> Act
         counts[start : start + MINUTES_PER_DAY] = awake
     # Nights: mostly still, with movement bursts that depression makes more frequent.
     night = np.flatnonzero(sleep)
-    moves = rng.random(night.size) < 0.07 + 0.22 * trajectory.depression[night // MINUTES_PER_DAY]
+    # Wrist devices see small movements in a fifth or more of sleeping minutes.
+    moves = rng.random(night.size) < 0.18 + 0.25 * trajectory.depression[night // MINUTES_PER_DAY]
     counts[night] = np.where(moves, rng.gamma(1.5, 20.0, night.size), 0.0)
     worn = np.ones(n, dtype=bool)
     recorded = np.ones(n, dtype=bool)
