@@ -16,9 +16,13 @@ from clarity.cli._app import app, console, err_console, settings_of
 @app.command()
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories (a cohort directory uses its manifest).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Files or directories (a cohort directory uses its manifest)."),
+    ],
     patient: Annotated[
-        str | None, typer.Option(help="Source patient id of single-patient files (default: file name).")
+        str | None,
+        typer.Option(help="Source patient id of single-patient files (default: file name)."),
     ] = None,
     timezone: Annotated[
         str | None, typer.Option(help="IANA zone of local device timestamps, e.g. Europe/Oslo.")
@@ -31,14 +35,21 @@ def ingest(
     Exits with status 1 when anything was rejected (the rejected items are on
     the dead-letter topic: see `clarity bus dead-letters`).
     """
-    from clarity.ingest import Pseudonymizer, ingest_paths, plan  # noqa: PLC0415
+    from clarity.ingest import Pseudonymizer, ingest_paths, plan
 
     settings = settings_of(ctx)
     targets = plan(paths, patient=patient, timezone=timezone)
     pseudonymizer = Pseudonymizer.from_file(settings.data_dir / "pseudonym.key")
-    with open_bus(settings) as bus, Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    ) as progress:
+    with (
+        open_bus(settings) as bus,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress,
+    ):
         task = progress.add_task("Ingesting files", total=len(targets))
         report = ingest_paths(
             bus,

@@ -17,7 +17,9 @@ def synth(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the cohort to.")],
     patients: Annotated[int, typer.Option(min=1, max=100_000, help="Number of patients.")] = 100,
     days: Annotated[int, typer.Option(min=7, max=3_650, help="Days followed per patient.")] = 180,
-    seed: Annotated[int, typer.Option(min=0, help="Seed; the same seed gives identical files.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Seed; the same seed gives identical files.")
+    ] = 0,
     start: Annotated[
         datetime, typer.Option(formats=["%Y-%m-%d"], help="First enrolment day.")
     ] = datetime(2024, 1, 1),
@@ -25,19 +27,32 @@ def synth(
     force: Annotated[bool, typer.Option(help="Replace a non-empty output directory.")] = False,
 ) -> None:
     """Generate a synthetic cohort in real file formats, with Parquet ground truth."""
-    from clarity.synth import CohortConfig, generate_cohort  # noqa: PLC0415 - loads numpy, msprime
+    from clarity.synth import CohortConfig, generate_cohort
 
     config = CohortConfig(
-        patients=patients, days=days, seed=seed, start=date.fromordinal(start.toordinal()), workers=workers
+        patients=patients,
+        days=days,
+        seed=seed,
+        start=date.fromordinal(start.toordinal()),
+        workers=workers,
     )
     if out.exists() and any(out.iterdir()) and not force:
-        raise typer.BadParameter(f"{out} is not empty; pass --force to replace it", param_hint="--out")
+        raise typer.BadParameter(
+            f"{out} is not empty; pass --force to replace it", param_hint="--out"
+        )
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     ) as progress:
         task = progress.add_task("Simulating patients", total=patients)
         summary = generate_cohort(
-            config, out, overwrite=force, progress=lambda done: progress.update(task, completed=done)
+            config,
+            out,
+            overwrite=force,
+            progress=lambda done: progress.update(task, completed=done),
         )
     console.print(f"Wrote {summary.files} files for {summary.patients} patients to {summary.out}.")
     console.print("Records each ingest topic should receive:")

@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from clarity._version_info import __version__
-from clarity.bus import Bus
 from pydantic import ValidationError
 
+from clarity._version_info import __version__
+from clarity.bus import Bus
 from clarity.contracts import (
     Envelope,
     OriginalFormat,
@@ -192,7 +192,9 @@ class ReadContext:
     def producer(self, reader: str) -> Producer:
         """Lineage of records made by a reader of this code version."""
         return Producer(
-            service="ingest", model_name=f"{reader}-reader", model_version=__version__,
+            service="ingest",
+            model_name=f"{reader}-reader",
+            model_version=__version__,
             code_version=__version__,
         )
 
@@ -289,7 +291,7 @@ class IngestReport:
         return all(f.ok for f in self.files)
 
     def by_topic(self) -> dict[str, int]:
-        """Records accepted or already present, by topic."""
+        """Count the records accepted or already present, by topic."""
         totals: dict[str, int] = {}
         for report in self.files:
             for topic, count in report.by_topic.items():

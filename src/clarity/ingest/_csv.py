@@ -49,4 +49,8 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str], str]]:
             if not line.strip():
                 continue
             values = next(csv.reader([line], delimiter=delimiter))
-            yield number, dict(zip(columns, (v.strip() for v in values), strict=False)), line.rstrip("\r\n")
+            yield (
+                number,
+                dict(zip(columns, (v.strip() for v in values), strict=False)),
+                line.rstrip("\r\n"),
+            )

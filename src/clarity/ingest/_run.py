@@ -124,7 +124,9 @@ def _from_manifest(directory: Path) -> list[IngestTarget]:
     return targets
 
 
-def plan(paths: Iterable[Path], *, patient: str | None = None, timezone: str | None = None) -> list[IngestTarget]:
+def plan(
+    paths: Iterable[Path], *, patient: str | None = None, timezone: str | None = None
+) -> list[IngestTarget]:
     """List the files to ingest under the given paths, with their formats.
 
     A directory with a ``manifest.json`` (a cohort written by ``clarity synth``)
@@ -159,7 +161,9 @@ def plan(paths: Iterable[Path], *, patient: str | None = None, timezone: str | N
             for file in sorted(p for p in path.rglob("*") if p.is_file()):
                 if file.suffix in (".tbi", ".csi", ".bim", ".fam") or file.name == "manifest.json":
                     continue
-                targets.append(IngestTarget(file, detect_format(file), file.relative_to(path).as_posix()))
+                targets.append(
+                    IngestTarget(file, detect_format(file), file.relative_to(path).as_posix())
+                )
         else:
             targets.append(IngestTarget(path, detect_format(path), path.name))
     single_patient = {"actigraphy", "rr", "ecg"}

@@ -100,13 +100,16 @@ def _local_midnight_utc(day: date, zone: str) -> datetime:
     return datetime.combine(day, time(), tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
-def _simulate_patient(args: tuple[CohortConfig, int, float, str]) -> _PatientResult:  # noqa: PLR0915
+def _simulate_patient(args: tuple[CohortConfig, int, float, str]) -> _PatientResult:
     config, index, genetic_z, out_text = args
     out = Path(out_text)
     seed = config.seed
     traits = draw_traits(_rng(seed, 1, index), index, config.start)
     # Genes raise vulnerability: the liability's genetic part shifts it on the logit scale.
-    vulnerability = 1 / (1 + math.exp(-(math.log(traits.vulnerability / (1 - traits.vulnerability)) + 0.6 * genetic_z)))
+    vulnerability = 1 / (
+        1
+        + math.exp(-(math.log(traits.vulnerability / (1 - traits.vulnerability)) + 0.6 * genetic_z))
+    )
     traits = PatientTraits(**{**traits.__dict__, "vulnerability": vulnerability})
     trajectory = simulate(traits, config.days, _rng(seed, 2, index))
     identity = draw_identity(traits, _rng(seed, 3, index))
@@ -114,7 +117,14 @@ def _simulate_patient(args: tuple[CohortConfig, int, float, str]) -> _PatientRes
     visits = []
     for day in trajectory.visits:
         phq9 = _items(float(trajectory.depression[day]), _PHQ9_LOADINGS, obs_rng)
-        phq9[8] = int(min(3, (2 + int(obs_rng.integers(0, 2))) if trajectory.crisis[day] else int(trajectory.depression[day] > 0.75)))
+        phq9[8] = int(
+            min(
+                3,
+                (2 + int(obs_rng.integers(0, 2)))
+                if trajectory.crisis[day]
+                else int(trajectory.depression[day] > 0.75),
+            )
+        )
         gad7 = _items(float(trajectory.anxiety[day]), _GAD7_LOADINGS, obs_rng)
         visits.append(VisitScores(day, int(obs_rng.integers(9 * 60, 16 * 60)), phq9, gad7))
     note_rng = _rng(seed, 5, index)
@@ -129,39 +139,94 @@ def _simulate_patient(args: tuple[CohortConfig, int, float, str]) -> _PatientRes
     _files.write_json(fhir_path, bundle)
     files.append({"path": f"fhir/{sid}.json", "format": "fhir", "patient": sid})
 
-    truth: dict[str, list[dict[str, Any]]] = {k: [] for k in ("daily", "treatments", "observations", "notes", "actigraphy_days", "wear_gaps", "rr", "expected")}
+    truth: dict[str, list[dict[str, Any]]] = {
+        k: []
+        for k in (
+            "daily",
+            "treatments",
+            "observations",
+            "notes",
+            "actigraphy_days",
+            "wear_gaps",
+            "rr",
+            "expected",
+        )
+    }
     signal_rng = _rng(seed, 7, index)
     first_midnight = _local_midnight_utc(trajectory.start, traits.timezone)
     weeks = 0
     if traits.wears_actigraph:
         acti = simulate_actigraphy(trajectory, signal_rng)
-        _files.write_actigraphy(out / "actigraphy" / f"{sid}.csv.gz", first_midnight, acti.counts, acti.recorded, traits.timezone)
-        files.append({"path": f"actigraphy/{sid}.csv.gz", "format": "actigraphy", "patient": sid, "timezone": traits.timezone})
+        _files.write_actigraphy(
+            out / "actigraphy" / f"{sid}.csv.gz",
+            first_midnight,
+            acti.counts,
+            acti.recorded,
+            traits.timezone,
+        )
+        files.append(
+            {
+                "path": f"actigraphy/{sid}.csv.gz",
+                "format": "actigraphy",
+                "patient": sid,
+                "timezone": traits.timezone,
+            }
+        )
         per_day = acti.counts.reshape(trajectory.days, 1440)
         for day in range(trajectory.days):
             block = slice(day * 1440, (day + 1) * 1440)
-            truth["actigraphy_days"].append({
-                "source_id": sid, "date": trajectory.date_of(day),
-                "recorded_minutes": int(acti.recorded[block].sum()), "worn_minutes": int(acti.worn[block].sum()),
-                "sleep_minutes": int(acti.sleep[block].sum()),
-                "mean_worn_count": float(per_day[day][acti.worn[block]].mean()) if acti.worn[block].any() else None,
-            })
-        for kind, mask in (("not_recorded", ~acti.recorded), ("off_wrist", acti.recorded & ~acti.worn)):
+            truth["actigraphy_days"].append(
+                {
+                    "source_id": sid,
+                    "date": trajectory.date_of(day),
+                    "recorded_minutes": int(acti.recorded[block].sum()),
+                    "worn_minutes": int(acti.worn[block].sum()),
+                    "sleep_minutes": int(acti.sleep[block].sum()),
+                    "mean_worn_count": float(per_day[day][acti.worn[block]].mean())
+                    if acti.worn[block].any()
+                    else None,
+                }
+            )
+        for kind, mask in (
+            ("not_recorded", ~acti.recorded),
+            ("off_wrist", acti.recorded & ~acti.worn),
+        ):
             edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
             for begin, end in zip(edges[0::2], edges[1::2], strict=True):
-                truth["wear_gaps"].append({"source_id": sid, "kind": kind, "start_utc": first_midnight + timedelta(minutes=int(begin)), "end_utc": first_midnight + timedelta(minutes=int(end))})
+                truth["wear_gaps"].append(
+                    {
+                        "source_id": sid,
+                        "kind": kind,
+                        "start_utc": first_midnight + timedelta(minutes=int(begin)),
+                        "end_utc": first_midnight + timedelta(minutes=int(end)),
+                    }
+                )
         recorded_minutes = np.flatnonzero(acti.recorded)
         weeks = len({int(m) // 10_080 for m in recorded_minutes})
     rr_recordings = simulate_rr(trajectory, signal_rng)
     rr_rows = []
     for rec in rr_recordings:
-        begin = datetime.combine(trajectory.date_of(rec.day), time(), tzinfo=ZoneInfo(traits.timezone)) + timedelta(minutes=rec.start_minute)
+        begin = datetime.combine(
+            trajectory.date_of(rec.day), time(), tzinfo=ZoneInfo(traits.timezone)
+        ) + timedelta(minutes=rec.start_minute)
         rr_rows.append((begin, rec.rr_ms))
         diffs = np.diff(rec.rr_ms)
-        truth["rr"].append({"source_id": sid, "start": begin.astimezone(UTC), "beats": int(rec.rr_ms.size), "target_rmssd_ms": rec.target_rmssd_ms, "rmssd_ms": float(np.sqrt(np.mean(diffs**2))), "mean_hr_bpm": rec.mean_hr_bpm, "stress": float(trajectory.stress[rec.day])})
+        truth["rr"].append(
+            {
+                "source_id": sid,
+                "start": begin.astimezone(UTC),
+                "beats": int(rec.rr_ms.size),
+                "target_rmssd_ms": rec.target_rmssd_ms,
+                "rmssd_ms": float(np.sqrt(np.mean(diffs**2))),
+                "mean_hr_bpm": rec.mean_hr_bpm,
+                "stress": float(trajectory.stress[rec.day]),
+            }
+        )
     _files.write_rr(out / "physiology" / f"{sid}.rr.csv", rr_rows)
     files.append({"path": f"physiology/{sid}.rr.csv", "format": "rr", "patient": sid})
-    ecg_start = datetime.combine(trajectory.date_of(0), time(8, 30), tzinfo=ZoneInfo(traits.timezone))
+    ecg_start = datetime.combine(
+        trajectory.date_of(0), time(8, 30), tzinfo=ZoneInfo(traits.timezone)
+    )
     hr = 62 + 22 * float(trajectory.stress[0])
     ecg = simulate_ecg(hr, config.ecg_seconds, ECG_RATE, seed=(seed * 100_003 + index) % 2**31)
     _files.write_ecg(out / "physiology" / f"{sid}.ecg.csv", ecg_start, ecg, ECG_RATE)
@@ -169,27 +234,64 @@ def _simulate_patient(args: tuple[CohortConfig, int, float, str]) -> _PatientRes
 
     for day in range(trajectory.days):
         drug = trajectory.drug_on(day)
-        cbt = any(c.kind == "psychotherapy" and c.start_day <= day and (c.stop_day is None or day < c.stop_day) for c in trajectory.courses)
-        truth["daily"].append({
-            "source_id": sid, "date": trajectory.date_of(day),
-            "depression": float(trajectory.depression[day]), "anxiety": float(trajectory.anxiety[day]),
-            "stress": float(trajectory.stress[day]), "activity": float(trajectory.activity[day]),
-            "sleep_regularity": float(trajectory.sleep_regularity[day]), "episode": bool(trajectory.episode[day]),
-            "crisis": bool(trajectory.crisis[day]), "side_effects": float(trajectory.side_effects[day]),
-            "drug": drug.name if drug else None, "exposure": drug.exposure if drug else None, "cbt": cbt,
-        })
+        cbt = any(
+            c.kind == "psychotherapy"
+            and c.start_day <= day
+            and (c.stop_day is None or day < c.stop_day)
+            for c in trajectory.courses
+        )
+        truth["daily"].append(
+            {
+                "source_id": sid,
+                "date": trajectory.date_of(day),
+                "depression": float(trajectory.depression[day]),
+                "anxiety": float(trajectory.anxiety[day]),
+                "stress": float(trajectory.stress[day]),
+                "activity": float(trajectory.activity[day]),
+                "sleep_regularity": float(trajectory.sleep_regularity[day]),
+                "episode": bool(trajectory.episode[day]),
+                "crisis": bool(trajectory.crisis[day]),
+                "side_effects": float(trajectory.side_effects[day]),
+                "drug": drug.name if drug else None,
+                "exposure": drug.exposure if drug else None,
+                "cbt": cbt,
+            }
+        )
     for course in trajectory.courses:
         gene = DRUGS[course.name].gene if course.kind == "drug" else None
-        truth["treatments"].append({
-            "source_id": sid, "kind": course.kind, "name": course.name, "rxnorm": course.rxnorm, "dose_mg": course.dose_mg,
-            "start": trajectory.date_of(course.start_day),
-            "stop": trajectory.date_of(course.stop_day) if course.stop_day is not None else None,
-            "stop_reason": course.stop_reason, "exposure": course.exposure if course.kind == "drug" else None,
-            "gene": gene, "phenotype": traits.phenotype(gene) if gene else None,
-        })
+        truth["treatments"].append(
+            {
+                "source_id": sid,
+                "kind": course.kind,
+                "name": course.name,
+                "rxnorm": course.rxnorm,
+                "dose_mg": course.dose_mg,
+                "start": trajectory.date_of(course.start_day),
+                "stop": trajectory.date_of(course.stop_day)
+                if course.stop_day is not None
+                else None,
+                "stop_reason": course.stop_reason,
+                "exposure": course.exposure if course.kind == "drug" else None,
+                "gene": gene,
+                "phenotype": traits.phenotype(gene) if gene else None,
+            }
+        )
     for visit in visits:
         for instrument, items in (("phq9", visit.phq9), ("gad7", visit.gad7)):
-            truth["observations"].append({"source_id": sid, "date": trajectory.date_of(visit.day), "instrument": instrument, "total": sum(items), "items": items, "latent": float(trajectory.depression[visit.day] if instrument == "phq9" else trajectory.anxiety[visit.day])})
+            truth["observations"].append(
+                {
+                    "source_id": sid,
+                    "date": trajectory.date_of(visit.day),
+                    "instrument": instrument,
+                    "total": sum(items),
+                    "items": items,
+                    "latent": float(
+                        trajectory.depression[visit.day]
+                        if instrument == "phq9"
+                        else trajectory.anxiety[visit.day]
+                    ),
+                }
+            )
     for note in notes:
         truth["notes"].append(_note_truth(sid, trajectory, note))
 
@@ -200,31 +302,88 @@ def _simulate_patient(args: tuple[CohortConfig, int, float, str]) -> _PatientRes
         if mood_rng.random() > 0.8 - 0.3 * d:
             continue
         r = float(trajectory.sleep_regularity[day])
-        comment = str(mood_rng.choice(["Bad day at work", "Slept well", "Argument at home", "Went for a long walk", "Felt flat"])) if mood_rng.random() < 0.05 else ""
-        mood_rows.append([
-            sid, trajectory.date_of(day).isoformat(),
-            int(np.clip(round(10 * (1 - d) + mood_rng.normal(0, 1)), 0, 10)),
-            int(np.clip(round(10 * a + mood_rng.normal(0, 1)), 0, 10)),
-            int(np.clip(round(10 * (1 - d) * min(trajectory.activity[day], 1.2) + mood_rng.normal(0, 1)), 0, 10)),
-            round(float(np.clip(7.4 - 1.8 * d * (1.2 - r) + mood_rng.normal(0, 0.6), 2, 13)), 1),
-            int(np.clip(round(10 * r + mood_rng.normal(0, 1)), 0, 10)),
-            comment,
-        ])
-    pgx_rows = [[sid, c.gene, c.diplotype, PHENOTYPE_NAMES[c.phenotype], f"{c.activity_score:g}", "Clarity Synthetic PGx Lab", "Psychiatry PGx panel v2", trajectory.date_of(0).isoformat()] for c in traits.pgx]
+        comment = (
+            str(
+                mood_rng.choice(
+                    [
+                        "Bad day at work",
+                        "Slept well",
+                        "Argument at home",
+                        "Went for a long walk",
+                        "Felt flat",
+                    ]
+                )
+            )
+            if mood_rng.random() < 0.05
+            else ""
+        )
+        mood_rows.append(
+            [
+                sid,
+                trajectory.date_of(day).isoformat(),
+                int(np.clip(round(10 * (1 - d) + mood_rng.normal(0, 1)), 0, 10)),
+                int(np.clip(round(10 * a + mood_rng.normal(0, 1)), 0, 10)),
+                int(
+                    np.clip(
+                        round(
+                            10 * (1 - d) * min(trajectory.activity[day], 1.2)
+                            + mood_rng.normal(0, 1)
+                        ),
+                        0,
+                        10,
+                    )
+                ),
+                round(
+                    float(np.clip(7.4 - 1.8 * d * (1.2 - r) + mood_rng.normal(0, 0.6), 2, 13)), 1
+                ),
+                int(np.clip(round(10 * r + mood_rng.normal(0, 1)), 0, 10)),
+                comment,
+            ]
+        )
+    pgx_rows = [
+        [
+            sid,
+            c.gene,
+            c.diplotype,
+            PHENOTYPE_NAMES[c.phenotype],
+            f"{c.activity_score:g}",
+            "Clarity Synthetic PGx Lab",
+            "Psychiatry PGx panel v2",
+            trajectory.date_of(0).isoformat(),
+        ]
+        for c in traits.pgx
+    ]
     counts = {
-        "ingest.patient": 1, "ingest.condition": 1 + int(traits.anxiety_trait > 0.3),
+        "ingest.patient": 1,
+        "ingest.condition": 1 + int(traits.anxiety_trait > 0.3),
         "ingest.observation": 2 * len(visits),
         "ingest.medication": sum(1 for c in trajectory.courses if c.kind == "drug"),
-        "ingest.note": len(notes), "ingest.actigraphy": weeks, "ingest.rr_intervals": len(rr_recordings),
-        "ingest.ecg": 1, "ingest.mood": len(mood_rows), "ingest.genotype": 3, "ingest.pgx": 1,
+        "ingest.note": len(notes),
+        "ingest.actigraphy": weeks,
+        "ingest.rr_intervals": len(rr_recordings),
+        "ingest.ecg": 1,
+        "ingest.mood": len(mood_rows),
+        "ingest.genotype": 3,
+        "ingest.pgx": 1,
     }
-    truth["expected"] = [{"source_id": sid, "topic": topic, "records": n} for topic, n in counts.items()]
+    truth["expected"] = [
+        {"source_id": sid, "topic": topic, "records": n} for topic, n in counts.items()
+    ]
     patient = {
-        "source_id": sid, "sex": traits.sex, "birth_year": traits.birth_year, "ancestry": traits.ancestry,
-        "timezone": traits.timezone, "enrolled_on": traits.enrolled_on, "vulnerability": traits.vulnerability,
-        "genetic_liability_z": genetic_z, "anxiety_trait": traits.anxiety_trait, "drug_response": traits.drug_response,
-        "cbt_response": traits.cbt_response, "crisis_propensity": traits.crisis_propensity,
-        "wears_actigraph": traits.wears_actigraph, "visits": len(visits),
+        "source_id": sid,
+        "sex": traits.sex,
+        "birth_year": traits.birth_year,
+        "ancestry": traits.ancestry,
+        "timezone": traits.timezone,
+        "enrolled_on": traits.enrolled_on,
+        "vulnerability": traits.vulnerability,
+        "genetic_liability_z": genetic_z,
+        "anxiety_trait": traits.anxiety_trait,
+        "drug_response": traits.drug_response,
+        "cbt_response": traits.cbt_response,
+        "crisis_propensity": traits.crisis_propensity,
+        "wears_actigraph": traits.wears_actigraph,
+        "visits": len(visits),
         "crisis_notes": sum(1 for n in notes if n.crisis),
     }
     for call in traits.pgx:
@@ -238,17 +397,25 @@ def _simulate_patient(args: tuple[CohortConfig, int, float, str]) -> _PatientRes
 
 def _note_truth(sid: str, trajectory: Trajectory, note: Note) -> dict[str, Any]:
     return {
-        "source_id": sid, "note_id": note.note_id, "date": trajectory.date_of(note.day), "text": note.text,
-        "crisis": note.crisis, "crisis_level": note.crisis_level, "self_harm": note.self_harm,
+        "source_id": sid,
+        "note_id": note.note_id,
+        "date": trajectory.date_of(note.day),
+        "text": note.text,
+        "crisis": note.crisis,
+        "crisis_level": note.crisis_level,
+        "self_harm": note.self_harm,
         "harm_to_others": note.harm_to_others,
         "crisis_evidence": [list(span) for span in note.crisis_evidence],
-        "negated_mention": note.negated_mention, "historical_mention": note.historical_mention,
+        "negated_mention": note.negated_mention,
+        "historical_mention": note.historical_mention,
         "phi": [{"start": s, "end": e, "kind": k} for s, e, k in note.phi],
     }
 
 
-def _pgx_vcf(samples: list[str], haplotypes: list[dict[str, tuple[str, str]]]) -> tuple[list[str], list[str]]:
-    from clarity.reference import allele_definitions  # noqa: PLC0415
+def _pgx_vcf(
+    samples: list[str], haplotypes: list[dict[str, tuple[str, str]]]
+) -> tuple[list[str], list[str]]:
+    from clarity.reference import allele_definitions
 
     contig_order = {"chr10": 0, "chr19": 1, "chr22": 2}
     rows: list[tuple[int, int, str]] = []
@@ -259,16 +426,36 @@ def _pgx_vcf(samples: list[str], haplotypes: list[dict[str, tuple[str, str]]]) -
         for pair in (h[gene] for h in haplotypes):
             # Structural alleles (*5, duplications) are invisible to SNV calls: write what
             # the remaining or duplicated copy shows.
-            calls = [vcf_alleles(gene, a) or vcf_alleles(gene, a.split("x")[0]) or vcf_alleles(gene, "*1") for a in pair]
+            calls = [
+                vcf_alleles(gene, a)
+                or vcf_alleles(gene, a.split("x")[0])
+                or vcf_alleles(gene, "*1")
+                for a in pair
+            ]
             per_sample.append(calls)
         for variant in variants:
             position = variant["position"]
             alleles = [variant["ref"], *variant["alts"]]
             genotypes = []
             for calls in per_sample:
-                first, second = (alleles.index(c[position]) if c and c[position] in alleles else 0 for c in calls)
+                first, second = (
+                    alleles.index(c[position]) if c and c[position] in alleles else 0 for c in calls
+                )
                 genotypes.append(f"{min(first, second)}/{max(first, second)}")
-            line = "\t".join([variant["chromosome"], str(position), variant.get("rsid") or ".", variant["ref"], ",".join(variant["alts"]) or ".", ".", "PASS", f"GENE={gene}", "GT", *genotypes])
+            line = "\t".join(
+                [
+                    variant["chromosome"],
+                    str(position),
+                    variant.get("rsid") or ".",
+                    variant["ref"],
+                    ",".join(variant["alts"]) or ".",
+                    ".",
+                    "PASS",
+                    f"GENE={gene}",
+                    "GT",
+                    *genotypes,
+                ]
+            )
             rows.append((contig_order[variant["chromosome"]], position, line))
     rows.sort()
     header = [
@@ -280,7 +467,9 @@ def _pgx_vcf(samples: list[str], haplotypes: list[dict[str, tuple[str, str]]]) -
         "##contig=<ID=chr22,length=50818468>",
         '##INFO=<ID=GENE,Number=1,Type=String,Description="Pharmacogene">',
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Unphased genotype">',
-        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]),
+        "\t".join(
+            ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]
+        ),
     ]
     return header, [line for _, _, line in rows]
 
@@ -355,12 +544,30 @@ def generate_cohort(
     files = [f for r in results for f in r.files]
     _files.write_csv(
         out / "mood" / "mood.csv",
-        ["participant_id", "date", "mood", "anxiety", "energy", "sleep_hours", "sleep_quality", "comment"],
+        [
+            "participant_id",
+            "date",
+            "mood",
+            "anxiety",
+            "energy",
+            "sleep_hours",
+            "sleep_quality",
+            "comment",
+        ],
         [row for r in results for row in r.mood_rows],
     )
     _files.write_csv(
         out / "pgx" / "panel.csv",
-        ["patient_id", "gene", "diplotype", "phenotype", "activity_score", "lab", "test", "reported_date"],
+        [
+            "patient_id",
+            "gene",
+            "diplotype",
+            "phenotype",
+            "activity_score",
+            "lab",
+            "test",
+            "reported_date",
+        ],
         [row for r in results for row in r.pgx_rows],
     )
     header, rows = _pgx_vcf(samples, [r.haplotypes for r in results])
@@ -379,12 +586,14 @@ def generate_cohort(
     for result in results:
         for name, table_rows in result.truth.items():
             tables.setdefault(name, []).extend(table_rows)
-    import pyarrow as pa  # noqa: PLC0415
-    import pyarrow.parquet as pq  # noqa: PLC0415
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     (out / "truth").mkdir(exist_ok=True)
     for name, table_rows in sorted(tables.items()):
-        pq.write_table(pa.Table.from_pylist(table_rows), out / "truth" / f"{name}.parquet", compression="zstd")
+        pq.write_table(
+            pa.Table.from_pylist(table_rows), out / "truth" / f"{name}.parquet", compression="zstd"
+        )
     for entry in files:
         entry["sha256"] = _sha256(out / entry["path"])
     expected: dict[str, int] = {}
@@ -413,31 +622,60 @@ def _write_genotypes(out: Path, genotypes: Genotypes, traits: Any, patients: int
             pos=genotypes.pos,
             ref=genotypes.ref,
             alt=genotypes.alt,
-            haplotypes=genotypes.haplotypes[:, 2 * (keep.start or 0) : None if keep.stop is None else 2 * keep.stop],
+            haplotypes=genotypes.haplotypes[
+                :, 2 * (keep.start or 0) : None if keep.stop is None else 2 * keep.stop
+            ],
         )
         header, rows = vcf_lines(part)
         _files.write_vcf(out / "genotypes" / f"{name}.vcf.gz", header, rows)
-        _files.write_plink(out / "genotypes" / name, part.samples, part.chrom, part.pos, ids, part.ref, part.alt, dosages[keep])
+        _files.write_plink(
+            out / "genotypes" / name,
+            part.samples,
+            part.chrom,
+            part.pos,
+            ids,
+            part.ref,
+            part.alt,
+            dosages[keep],
+        )
     names = sorted(traits.values)
     _files.write_csv(
         out / "genotypes" / "phenotypes.tsv",
         ["FID", "IID", *names],
-        [[s, s, *(f"{traits.values[n][i]:.6f}" for n in names)] for i, s in enumerate(genotypes.samples)],
+        [
+            [s, s, *(f"{traits.values[n][i]:.6f}" for n in names)]
+            for i, s in enumerate(genotypes.samples)
+        ],
     )
-    import pyarrow as pa  # noqa: PLC0415
-    import pyarrow.parquet as pq  # noqa: PLC0415
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     (out / "truth").mkdir(parents=True, exist_ok=True)
     pq.write_table(
-        pa.table({"sample": genotypes.samples, **{n: traits.values[n] for n in names}, **{f"{n}_genetic": traits.genetic[n] for n in names}}),
+        pa.table(
+            {
+                "sample": genotypes.samples,
+                **{n: traits.values[n] for n in names},
+                **{f"{n}_genetic": traits.genetic[n] for n in names},
+            }
+        ),
         out / "truth" / "genotype_traits.parquet",
         compression="zstd",
     )
     pq.write_table(
-        pa.Table.from_pylist([
-            {"trait": t, "variant_id": ids[i], "chrom": genotypes.chrom[i], "pos": int(genotypes.pos[i]), "effect": e, "role": role}
-            for t, i, e, role in traits.causal
-        ]),
+        pa.Table.from_pylist(
+            [
+                {
+                    "trait": t,
+                    "variant_id": ids[i],
+                    "chrom": genotypes.chrom[i],
+                    "pos": int(genotypes.pos[i]),
+                    "effect": e,
+                    "role": role,
+                }
+                for t, i, e, role in traits.causal
+            ]
+        ),
         out / "truth" / "causal_variants.parquet",
         compression="zstd",
     )

@@ -198,7 +198,7 @@ def _medications(
         if stopped:
             assert course.stop_day is not None
             period["end"] = trajectory.date_of(course.stop_day).isoformat()
-        statement = {
+        statement: dict[str, Any] = {
             "resourceType": "MedicationStatement",
             "id": _id(traits.source_id, "medication", number),
             "status": "stopped" if stopped else "active",
@@ -277,8 +277,12 @@ def build_bundle(
         )
     for visit in visits:
         when = _local(traits, trajectory.date_of(visit.day), visit.minute)
-        resources += _questionnaire(traits, Instrument.phq9, visit.phq9, when, visit.day, panel_style)
-        resources += _questionnaire(traits, Instrument.gad7, visit.gad7, when, visit.day, panel_style)
+        resources += _questionnaire(
+            traits, Instrument.phq9, visit.phq9, when, visit.day, panel_style
+        )
+        resources += _questionnaire(
+            traits, Instrument.gad7, visit.gad7, when, visit.day, panel_style
+        )
     # Vitals are in real exports too; Clarity does not use them and must skip them.
     resources.append(
         {

@@ -43,10 +43,14 @@ __all__ = [
 def write_json(path: Path, data: Any) -> None:
     """Write JSON compactly and deterministically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8"
+    )
 
 
-def write_actigraphy(path: Path, first_midnight_utc: datetime, counts: np.ndarray, recorded: np.ndarray, zone: str) -> None:
+def write_actigraphy(
+    path: Path, first_midnight_utc: datetime, counts: np.ndarray, recorded: np.ndarray, zone: str
+) -> None:
     """Write minute counts in the Depresjon export layout, gzip-compressed.
 
     Parameters
@@ -65,7 +69,7 @@ def write_actigraphy(path: Path, first_midnight_utc: datetime, counts: np.ndarra
     start = np.datetime64(first_midnight_utc.replace(tzinfo=None), "m")
     utc = start + np.arange(counts.size).astype("timedelta64[m]")
     keep = recorded.astype(bool)
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
     local = (
         pd.DatetimeIndex(utc[keep]).tz_localize("UTC").tz_convert(ZoneInfo(zone)).tz_localize(None)
@@ -76,7 +80,9 @@ def write_actigraphy(path: Path, first_midnight_utc: datetime, counts: np.ndarra
     table = pa.table(
         {
             "timestamp": pa.array(local.values.astype("datetime64[s]"), type=pa.timestamp("s")),
-            "date": pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)), pa.array(labels)),
+            "date": pa.DictionaryArray.from_arrays(
+                pa.array(inverse.astype(np.int32)), pa.array(labels)
+            ),
             "activity": pa.array(counts[keep].astype(np.int32)),
         }
     )
@@ -126,7 +132,7 @@ def write_ecg(path: Path, start: datetime, microvolts: np.ndarray, rate: int) ->
     with path.open("w", encoding="ascii", newline="") as out:
         out.write(f"# sampling_rate_hz={rate}\ntimestamp,ecg_uv\n")
         for k, value in enumerate(microvolts):
-            moment = start + np.timedelta64(int(round(k * step)), "us").astype(object)
+            moment = start + np.timedelta64(round(k * step), "us").astype(object)
             out.write(f"{moment.isoformat(timespec='microseconds')},{int(value)}\n")
 
 
@@ -151,7 +157,7 @@ def write_vcf(path: Path, header: Sequence[str], rows: Iterable[str]) -> None:
     rows
         Data lines, sorted by contig and position.
     """
-    import pysam  # noqa: PLC0415
+    import pysam
 
     path.parent.mkdir(parents=True, exist_ok=True)
     plain = path.with_suffix("")
@@ -162,7 +168,16 @@ def write_vcf(path: Path, header: Sequence[str], rows: Iterable[str]) -> None:
     pysam.tabix_index(str(plain), preset="vcf", force=True)
 
 
-def write_plink(prefix: Path, samples: Sequence[str], chrom: np.ndarray, pos: np.ndarray, ids: np.ndarray, ref: np.ndarray, alt: np.ndarray, dosages: np.ndarray) -> None:
+def write_plink(
+    prefix: Path,
+    samples: Sequence[str],
+    chrom: np.ndarray,
+    pos: np.ndarray,
+    ids: np.ndarray,
+    ref: np.ndarray,
+    alt: np.ndarray,
+    dosages: np.ndarray,
+) -> None:
     """Write PLINK 1 binary files (``.bed/.bim/.fam``) counting the alternative allele.
 
     Parameters
@@ -176,7 +191,7 @@ def write_plink(prefix: Path, samples: Sequence[str], chrom: np.ndarray, pos: np
     dosages
         Samples x variants alternative-allele counts.
     """
-    from bed_reader import to_bed  # noqa: PLC0415
+    from bed_reader import to_bed
 
     prefix.parent.mkdir(parents=True, exist_ok=True)
     to_bed(

@@ -15,6 +15,7 @@ the genotypes, each with heritability 0.5 and its causal variants recorded:
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import msprime
 import numpy as np
 
@@ -48,12 +49,16 @@ class Genotypes:
     def ids(self) -> np.ndarray:
         """Variant ids, ``chrom:pos:ref:alt``."""
         return np.array(
-            [f"{c}:{p}:{r}:{a}" for c, p, r, a in zip(self.chrom, self.pos, self.ref, self.alt)]
+            [
+                f"{c}:{p}:{r}:{a}"
+                for c, p, r, a in zip(self.chrom, self.pos, self.ref, self.alt, strict=True)
+            ]
         )
 
     def dosages(self) -> np.ndarray:
         """Alternative-allele dosage per sample and variant (samples x variants, int8)."""
-        return (self.haplotypes[:, 0::2] + self.haplotypes[:, 1::2]).T.astype(np.int8)
+        dosage: np.ndarray = (self.haplotypes[:, 0::2] + self.haplotypes[:, 1::2]).T
+        return dosage.astype(np.int8)
 
 
 @dataclass
@@ -65,9 +70,7 @@ class TraitTruth:
     causal: list[tuple[str, int, float, str]]  # trait, variant index, effect, role
 
 
-def simulate_genotypes(
-    samples: list[str], seed: int, *, length: int = 2_000_000
-) -> Genotypes:
+def simulate_genotypes(samples: list[str], seed: int, *, length: int = 2_000_000) -> Genotypes:
     """Simulate phased biallelic SNVs on three chromosome segments.
 
     Parameters
@@ -122,7 +125,9 @@ def simulate_genotypes(
     )
 
 
-def _scaled(genetic: np.ndarray, rng: np.random.Generator, h2: float) -> tuple[np.ndarray, np.ndarray]:
+def _scaled(
+    genetic: np.ndarray, rng: np.random.Generator, h2: float
+) -> tuple[np.ndarray, np.ndarray]:
     genetic = (genetic - genetic.mean()) / genetic.std()
     noise = rng.normal(0, 1, genetic.size)
     return np.sqrt(h2) * genetic + np.sqrt(1 - h2) * noise, genetic
@@ -157,22 +162,32 @@ def simulate_traits(genotypes: Genotypes, seed: int, *, h2: float = 0.5) -> Trai
     additive_idx, pool = pool[:40], pool[40:]
     beta = rng.normal(0, 1, additive_idx.size)
     values["additive"], genetic["additive"] = _scaled(x[:, additive_idx] @ beta, rng, h2)
-    causal += [("additive", int(i), float(b), "additive") for i, b in zip(additive_idx, beta, strict=True)]
+    causal += [
+        ("additive", int(i), float(b), "additive") for i, b in zip(additive_idx, beta, strict=True)
+    ]
 
     dominance_idx, pool = pool[:40], pool[40:]
     a = rng.normal(0, 0.3, dominance_idx.size)
     d = rng.choice([-1.0, 1.0], dominance_idx.size) * rng.uniform(1.0, 2.0, dominance_idx.size)
     het = (x[:, dominance_idx] == 1).astype(float)
     values["dominance"], genetic["dominance"] = _scaled(x[:, dominance_idx] @ a + het @ d, rng, h2)
-    causal += [("dominance", int(i), float(dd), "dominance") for i, dd in zip(dominance_idx, d, strict=True)]
+    causal += [
+        ("dominance", int(i), float(dd), "dominance")
+        for i, dd in zip(dominance_idx, d, strict=True)
+    ]
 
     pairs, pool = pool[:40].reshape(20, 2), pool[40:]
     gamma = rng.normal(0, 1, 20)
     centred = x - x.mean(axis=0)
-    interaction = sum(g * centred[:, i] * centred[:, j] for g, (i, j) in zip(gamma, pairs, strict=True))
+    interaction = sum(
+        g * centred[:, i] * centred[:, j] for g, (i, j) in zip(gamma, pairs, strict=True)
+    )
     values["epistasis"], genetic["epistasis"] = _scaled(np.asarray(interaction), rng, h2)
     for number, ((i, j), g) in enumerate(zip(pairs, gamma, strict=True)):
-        causal += [("epistasis", int(i), float(g), f"pair{number}"), ("epistasis", int(j), float(g), f"pair{number}")]
+        causal += [
+            ("epistasis", int(i), float(g), f"pair{number}"),
+            ("epistasis", int(j), float(g), f"pair{number}"),
+        ]
 
     liability_idx = pool[:100]
     effects = rng.normal(0, 1, liability_idx.size)
@@ -206,7 +221,18 @@ def vcf_lines(genotypes: Genotypes) -> tuple[list[str], list[str]]:
         '##INFO=<ID=AF,Number=A,Type=Float,Description="Alternative allele frequency">',
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Phased genotype">',
         "\t".join(
-            ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *genotypes.samples]
+            [
+                "#CHROM",
+                "POS",
+                "ID",
+                "REF",
+                "ALT",
+                "QUAL",
+                "FILTER",
+                "INFO",
+                "FORMAT",
+                *genotypes.samples,
+            ]
         ),
     ]
     codes = np.array(["0|0", "0|1", "1|0", "1|1"])
@@ -216,7 +242,13 @@ def vcf_lines(genotypes: Genotypes) -> tuple[list[str], list[str]]:
     rows = [
         f"{c}\t{p}\t{i}\t{r}\t{a}\t.\tPASS\tAF={f:.4f}\tGT\t" + "\t".join(gts)
         for c, p, i, r, a, f, gts in zip(
-            genotypes.chrom, genotypes.pos, genotypes.ids, genotypes.ref, genotypes.alt, freq, pairs,
+            genotypes.chrom,
+            genotypes.pos,
+            genotypes.ids,
+            genotypes.ref,
+            genotypes.alt,
+            freq,
+            pairs,
             strict=True,
         )
     ]

@@ -86,7 +86,7 @@ class PatientTraits:
     pgx: tuple[PgxCall, ...]
 
     def phenotype(self, gene: str) -> str:
-        """The patient's metaboliser phenotype for a gene."""
+        """Return the patient's metaboliser phenotype for a gene."""
         return next(c.phenotype for c in self.pgx if c.gene == gene)
 
 
@@ -126,11 +126,11 @@ class Trajectory:
         return len(self.depression)
 
     def date_of(self, day: int) -> date:
-        """The calendar date of a simulation day."""
+        """Return the calendar date of a simulation day."""
         return self.start + timedelta(days=day)
 
     def drug_on(self, day: int) -> TreatmentCourse | None:
-        """The drug course active on a day, if any."""
+        """Return the drug course active on a day, if any."""
         for course in self.courses:
             if (
                 course.kind == "drug"

@@ -19,23 +19,110 @@ from clarity.synth._latent import DRUGS, PatientTraits, Trajectory
 __all__ = ["Identity", "Note", "draw_identity", "write_note"]
 
 _FIRST = {
-    "female": ["Anna", "Maria", "Sofie", "Ingrid", "Aisha", "Yuki", "Grace", "Emma", "Nora",
-               "Fatima", "Mei", "Wanjiru", "Laura", "Hanna", "Olivia", "Amara"],
-    "male": ["Lars", "Jonas", "Ahmed", "Kenji", "David", "Erik", "Samuel", "Omar", "Hiroshi",
-             "Thomas", "Daniel", "Kwame", "Mats", "Lucas", "Peter", "Juma"],
+    "female": [
+        "Anna",
+        "Maria",
+        "Sofie",
+        "Ingrid",
+        "Aisha",
+        "Yuki",
+        "Grace",
+        "Emma",
+        "Nora",
+        "Fatima",
+        "Mei",
+        "Wanjiru",
+        "Laura",
+        "Hanna",
+        "Olivia",
+        "Amara",
+    ],
+    "male": [
+        "Lars",
+        "Jonas",
+        "Ahmed",
+        "Kenji",
+        "David",
+        "Erik",
+        "Samuel",
+        "Omar",
+        "Hiroshi",
+        "Thomas",
+        "Daniel",
+        "Kwame",
+        "Mats",
+        "Lucas",
+        "Peter",
+        "Juma",
+    ],
 }
-_LAST = ["Hansen", "Johansen", "Olsen", "Larsen", "Andersen", "Nakamura", "Tanaka", "Mwangi",
-         "Otieno", "Smith", "Brown", "Berg", "Haugen", "Khan", "Suzuki", "Kamau", "Nilsen",
-         "Dahl", "Lie", "Moen"]
-_STREETS = ["Birch Lane", "Storgata", "Elm Street", "Kirkeveien", "Harbour Road", "Maple Avenue",
-            "Sakura-dori", "Ngong Road", "Bjerregaards gate", "Mill Street"]
+_LAST = [
+    "Hansen",
+    "Johansen",
+    "Olsen",
+    "Larsen",
+    "Andersen",
+    "Nakamura",
+    "Tanaka",
+    "Mwangi",
+    "Otieno",
+    "Smith",
+    "Brown",
+    "Berg",
+    "Haugen",
+    "Khan",
+    "Suzuki",
+    "Kamau",
+    "Nilsen",
+    "Dahl",
+    "Lie",
+    "Moen",
+]
+_STREETS = [
+    "Birch Lane",
+    "Storgata",
+    "Elm Street",
+    "Kirkeveien",
+    "Harbour Road",
+    "Maple Avenue",
+    "Sakura-dori",
+    "Ngong Road",
+    "Bjerregaards gate",
+    "Mill Street",
+]
 _CITIES = ["Oslo", "Bergen", "Springfield", "Nairobi", "Osaka", "Trondheim", "Riverton"]
-_CLINICIANS = ["Dr. Ruth Hansen", "Dr. Ole Brekke", "Dr. Amina Said", "Dr. Kenta Mori",
-               "Dr. Sarah Lind", "Dr. Peter Okafor"]
-_SIDE_EFFECTS = ["nausea", "headaches", "sexual side effects", "feeling jittery", "insomnia",
-                 "daytime drowsiness", "dizziness", "GI upset"]
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"]
+_CLINICIANS = [
+    "Dr. Ruth Hansen",
+    "Dr. Ole Brekke",
+    "Dr. Amina Said",
+    "Dr. Kenta Mori",
+    "Dr. Sarah Lind",
+    "Dr. Peter Okafor",
+]
+_SIDE_EFFECTS = [
+    "nausea",
+    "headaches",
+    "sexual side effects",
+    "feeling jittery",
+    "insomnia",
+    "daytime drowsiness",
+    "dizziness",
+    "GI upset",
+]
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 @dataclass(frozen=True)
@@ -145,8 +232,12 @@ def _pick(rng: np.random.Generator, options: list[str]) -> str:
 
 def _misspell(text: str, rng: np.random.Generator) -> str:
     if rng.random() < 0.12:
-        for right, wrong in (("suicidal", "sucidal"), ("suicidal", "suicidial"),
-                             ("ideation", "ideaton"), ("thoughts", "thougths")):
+        for right, wrong in (
+            ("suicidal", "sucidal"),
+            ("suicidal", "suicidial"),
+            ("ideation", "ideaton"),
+            ("thoughts", "thougths"),
+        ):
             if right in text:
                 return text.replace(right, wrong, 1)
     return text
@@ -176,25 +267,39 @@ _REPORTED = [
     "Mother asked whether {pronoun} could be suicidal; on direct questioning {pronoun2} denies it.",
 ]
 _CRISIS = {
-    1: ["Endorses passive SI - wishes {pronoun2} could go to sleep and not wake up.",
+    1: [
+        "Endorses passive SI - wishes {pronoun2} could go to sleep and not wake up.",
         "Reports passive death wish without intent.",
-        "States 'sometimes I think everyone would be better off without me.'"],
-    2: ["Endorses active suicidal ideation without a plan.",
+        "States 'sometimes I think everyone would be better off without me.'",
+    ],
+    2: [
+        "Endorses active suicidal ideation without a plan.",
         "Having thoughts of killing {reflexive} most days this week.",
-        "+SI, no plan or intent stated."],
-    3: ["Reports suicidal thoughts and has thought about overdosing on {pronoun_pos} pills, "
+        "+SI, no plan or intent stated.",
+    ],
+    3: [
+        "Reports suicidal thoughts and has thought about overdosing on {pronoun_pos} pills, "
         "denies intent.",
-        "SI with method (jumping from the bridge) considered, no intent."],
-    4: ["Endorses SI with some intent to act, has not decided how.",
-        "Says {pronoun2} intends to end {pronoun_pos} life 'if things don't change'."],
-    5: ["Has a plan to overdose and has been stockpiling medication.",
-        "Wrote a goodbye note last night and has a specific plan; intent to act."],
+        "SI with method (jumping from the bridge) considered, no intent.",
+    ],
+    4: [
+        "Endorses SI with some intent to act, has not decided how.",
+        "Says {pronoun2} intends to end {pronoun_pos} life 'if things don't change'.",
+    ],
+    5: [
+        "Has a plan to overdose and has been stockpiling medication.",
+        "Wrote a goodbye note last night and has a specific plan; intent to act.",
+    ],
 }
-_SELF_HARM = ["Reports cutting {pronoun_pos} forearms twice this week.",
-              "Burned {reflexive} with a lighter on Sunday.",
-              "New superficial lacerations on the left wrist, self-inflicted this week."]
-_OTHERS = ["Reports thoughts of hurting {pronoun_pos} coworker; no plan.",
-           "Endorses homicidal ideation toward a neighbour."]
+_SELF_HARM = [
+    "Reports cutting {pronoun_pos} forearms twice this week.",
+    "Burned {reflexive} with a lighter on Sunday.",
+    "New superficial lacerations on the left wrist, self-inflicted this week.",
+]
+_OTHERS = [
+    "Reports thoughts of hurting {pronoun_pos} coworker; no plan.",
+    "Endorses homicidal ideation toward a neighbour.",
+]
 
 
 def _pronouns(sex: str) -> dict[str, str]:
@@ -213,7 +318,7 @@ def _severity_words(value: float) -> str:
     return "Persistently depressed, little interest or pleasure in anything"
 
 
-def write_note(  # noqa: PLR0915
+def write_note(
     traits: PatientTraits,
     identity: Identity,
     trajectory: Trajectory,
@@ -266,11 +371,27 @@ def write_note(  # noqa: PLR0915
     w.add("\n\nS: ")
     w.add(f"{_severity_words(dep)}. ")
     if trajectory.sleep_regularity[day] < 0.5:
-        w.add(_pick(rng, ["Sleep is broken, wakes at 3-4 am. ", "Poor sleep, irregular bedtimes. ",
-                          "Sleeping badly, up several times a night. "]))
+        w.add(
+            _pick(
+                rng,
+                [
+                    "Sleep is broken, wakes at 3-4 am. ",
+                    "Poor sleep, irregular bedtimes. ",
+                    "Sleeping badly, up several times a night. ",
+                ],
+            )
+        )
     if anx > 0.5:
-        w.add(_pick(rng, ["Worrying constantly. ", "Feels on edge and tense. ",
-                          "Anxiety high, some panic symptoms. "]))
+        w.add(
+            _pick(
+                rng,
+                [
+                    "Worrying constantly. ",
+                    "Feels on edge and tense. ",
+                    "Anxiety high, some panic symptoms. ",
+                ],
+            )
+        )
     drug = trajectory.drug_on(day)
     if drug is not None and day - drug.start_day >= 7:
         weeks = (day - drug.start_day) // 7
@@ -310,8 +431,17 @@ def write_note(  # noqa: PLR0915
         w.add(_pick(rng, _HYPOTHETICAL) + " ")
     phq9, gad7 = scores
     w.add(f"\nO: PHQ-9 {phq9}, GAD-7 {gad7}. ")
-    w.add(_pick(rng, ["Affect restricted, speech normal.", "Tearful at times, linear thought.",
-                      "Good eye contact, affect reactive.", "Psychomotor slowing noted."]))
+    w.add(
+        _pick(
+            rng,
+            [
+                "Affect restricted, speech normal.",
+                "Tearful at times, linear thought.",
+                "Good eye contact, affect reactive.",
+                "Psychomotor slowing noted.",
+            ],
+        )
+    )
     w.add("\nA: ")
     severity = "severe" if phq9 >= 20 else "moderate" if phq9 >= 10 else "mild"
     code = {"severe": "F32.2", "moderate": "F32.1", "mild": "F32.0"}[severity]

@@ -18,9 +18,9 @@ from clarity.reference import allele_definitions
 
 __all__ = [
     "ACTIVITY",
-    "PHENOTYPE_NAMES",
     "FREQUENCIES",
     "PGX_GENES",
+    "PHENOTYPE_NAMES",
     "PgxCall",
     "draw_pgx",
     "phenotype_of",

@@ -171,7 +171,7 @@ def simulate_ecg(heart_rate: float, seconds: int, sampling_rate: int, seed: int)
     numpy.ndarray
         Voltage in microvolts.
     """
-    import neurokit2 as nk  # noqa: PLC0415 - slow to import; only the cohort writer needs it
+    import neurokit2 as nk
 
     signal = nk.ecg_simulate(
         duration=seconds,

@@ -135,7 +135,11 @@ def _patient_records(index: int, rng: np.random.Generator) -> list[tuple[str, da
         )
     ]
     records.append(
-        ("ingest.condition", start, Diagnosis(icd10="F32.1", clinical_status="active", onset=start.date()))
+        (
+            "ingest.condition",
+            start,
+            Diagnosis(icd10="F32.1", clinical_status="active", onset=start.date()),
+        )
     )
     for week, instrument in (
         (0, Instrument.phq9),

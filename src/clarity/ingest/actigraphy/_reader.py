@@ -33,7 +33,9 @@ _ACTIVITY = ("activity", "counts", "axis1", "activity counts", "vm")
 _TIME = ("timestamp", "datetime", "date time")
 
 
-def choi_nonwear(zero: np.ndarray, *, window: int = 90, spike: int = 2, stream: int = 30) -> np.ndarray:
+def choi_nonwear(
+    zero: np.ndarray, *, window: int = 90, spike: int = 2, stream: int = 30
+) -> np.ndarray:
     """Mark non-wear minutes by Choi et al. (2011).
 
     Parameters
@@ -95,7 +97,9 @@ def _parse_actigraph_header(lines: list[str]) -> tuple[datetime, int] | None:
     return start, h * 3600 + m * 60 + s
 
 
-def _read(context: ReadContext) -> tuple[list[tuple[int, datetime, float]], list[Rejected], str | None]:
+def _read(
+    context: ReadContext,
+) -> tuple[list[tuple[int, datetime, float]], list[Rejected], str | None]:
     """Parse rows as (line, local time, count); collect bad rows; note a truncation."""
     rows: list[tuple[int, datetime, float]] = []
     bad: list[Rejected] = []
@@ -122,7 +126,8 @@ def _read(context: ReadContext) -> tuple[list[tuple[int, datetime, float]], list
             bad.append(
                 Rejected(
                     location="header",
-                    reason=f"no activity column ({', '.join(_ACTIVITY)}) and timestamp column in {columns}",
+                    reason=f"no activity column ({', '.join(_ACTIVITY)}) and timestamp "
+                    f"column in {columns}",
                     original=header_line.encode(),
                     errors=(FieldError("header", "unknown layout"),),
                 )
@@ -135,7 +140,9 @@ def _read(context: ReadContext) -> tuple[list[tuple[int, datetime, float]], list
             try:
                 count = float(values[value_column])
                 if not np.isfinite(count) or count < 0:
-                    raise ValueError(f"activity count {values[value_column]!r} is negative or not finite")
+                    raise ValueError(
+                        f"activity count {values[value_column]!r} is negative or not finite"
+                    )
                 if time_column is not None:
                     moment = datetime.fromisoformat(values[time_column].strip().strip('"'))
                 else:
@@ -155,7 +162,10 @@ def _read(context: ReadContext) -> tuple[list[tuple[int, datetime, float]], list
                 continue
             rows.append((number, moment, count))
     except (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as error:
-        truncated = f"the file is truncated or corrupt after line {number} ({type(error).__name__}: {error})"
+        truncated = (
+            f"the file is truncated or corrupt after line {number} "
+            f"({type(error).__name__}: {error})"
+        )
     finally:
         handle.close()
     return rows, bad, truncated
@@ -179,7 +189,8 @@ def read_actigraphy(context: ReadContext) -> Iterator[Item]:
         missing = "timezone" if context.timezone is None else "patient"
         yield Rejected(
             location="file",
-            reason=f"actigraphy timestamps are local device time: the {missing} of {context.path.name} "
+            reason="actigraphy timestamps are local device time: the "
+            f"{missing} of {context.path.name} "
             "must be given (--timezone/--patient, or a cohort manifest)",
             original=context.path.name.encode(),
             errors=(FieldError(missing, "unknown"),),
@@ -253,7 +264,10 @@ def read_actigraphy(context: ReadContext) -> Iterator[Item]:
                 source_patient=context.patient,
                 observed_at=start,
                 locator=f"week {week + 1}",
-                identity=(start.isoformat(), content_digest(week_counts.tobytes() + week_wear.tobytes())),
+                identity=(
+                    start.isoformat(),
+                    content_digest(week_counts.tobytes() + week_wear.tobytes()),
+                ),
                 payload=payload,
             )
         )

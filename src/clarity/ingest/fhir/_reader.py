@@ -31,24 +31,46 @@ from clarity.contracts import (
     PatientDemographics,
     QuestionnaireObservation,
 )
-from clarity.errors import FieldError
-from clarity.ingest._core import Accepted, Item, ReadContext, Rejected, Skipped, content_digest, rejection_from
+from clarity.errors import ContractViolation, FieldError
+from clarity.ingest._core import (
+    Accepted,
+    Item,
+    ReadContext,
+    Rejected,
+    Skipped,
+    content_digest,
+    rejection_from,
+)
 
 __all__ = ["read_fhir"]
 
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ICD10_SYSTEMS = {"http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm"}
+_CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 BIOGEOGRAPHIC_GROUP_URL = "https://clarity.dev/fhir/StructureDefinition/cpic-biogeographic-group"
-_USED = {"Patient", "Observation", "Condition", "MedicationStatement", "MedicationRequest", "DocumentReference"}
+_USED = {
+    "Patient",
+    "Observation",
+    "Condition",
+    "MedicationStatement",
+    "MedicationRequest",
+    "DocumentReference",
+}
 _BY_PANEL = {spec.panel_loinc: i for i, spec in INSTRUMENTS.items()}
 _BY_TOTAL = {spec.total_loinc: i for i, spec in INSTRUMENTS.items()}
 _ITEM_CODES = {code for spec in INSTRUMENTS.values() for code in spec.item_loincs}
 _MASS_TO_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001, "µg": 0.001}
 _PERIOD_PER_DAY = {"d": 1.0, "h": 24.0, "wk": 1 / 7, "mo": 1 / 30}
 _REQUEST_STATUS = {
-    "active": "active", "on-hold": "on_hold", "cancelled": "stopped", "completed": "completed",
-    "entered-in-error": "entered_in_error", "stopped": "stopped", "draft": "intended", "unknown": "unknown",
+    "active": "active",
+    "on-hold": "on_hold",
+    "cancelled": "stopped",
+    "completed": "completed",
+    "entered-in-error": "entered_in_error",
+    "stopped": "stopped",
+    "draft": "intended",
+    "unknown": "unknown",
 }
 
 
@@ -62,7 +84,7 @@ class _Problem(ValueError):
 
 
 def _model_class(resource_type: str) -> Any:
-    from fhir.resources.R4B import get_fhir_model_class  # noqa: PLC0415 - heavy import
+    from fhir.resources.R4B import get_fhir_model_class
 
     return get_fhir_model_class(resource_type)
 
@@ -98,7 +120,10 @@ def _patient_ref(resource: dict[str, Any], known: dict[str, str]) -> str:
     reference = (resource.get("subject") or resource.get("patient") or {}).get("reference", "")
     source = known.get(reference) or known.get(reference.split("/")[-1])
     if not source:
-        raise _Problem("subject", f"refers to {reference or 'no patient'}, which is not a Patient in this bundle")
+        raise _Problem(
+            "subject",
+            f"refers to {reference or 'no patient'}, which is not a Patient in this bundle",
+        )
     return source
 
 
@@ -107,7 +132,11 @@ def _demographics(resource: dict[str, Any]) -> PatientDemographics:
     if not birth:
         raise _Problem("birthDate", "missing; Clarity keeps the birth year")
     group = next(
-        (e.get("valueCode") for e in resource.get("extension", []) if e.get("url") == BIOGEOGRAPHIC_GROUP_URL),
+        (
+            e.get("valueCode")
+            for e in resource.get("extension", [])
+            if e.get("url") == BIOGEOGRAPHIC_GROUP_URL
+        ),
         None,
     )
     return PatientDemographics(
@@ -150,7 +179,9 @@ def _medication(resource: dict[str, Any], zone: str | None) -> tuple[MedicationS
     if coding is None:
         raise _Problem("medicationCodeableConcept", "has no RxNorm coding")
     kind = resource["resourceType"]
-    dosages = resource.get("dosage" if kind == "MedicationStatement" else "dosageInstruction") or [{}]
+    dosages = resource.get("dosage" if kind == "MedicationStatement" else "dosageInstruction") or [
+        {}
+    ]
     dosage = dosages[0]
     dose_mg = None
     for rate in dosage.get("doseAndRate", []):
@@ -158,14 +189,18 @@ def _medication(resource: dict[str, Any], zone: str | None) -> tuple[MedicationS
         if quantity:
             unit = quantity.get("code") or quantity.get("unit")
             if unit not in _MASS_TO_MG:
-                raise _Problem("dosage.doseQuantity.unit", f"{unit!r} is not a mass unit (mg, g, ug)")
+                raise _Problem(
+                    "dosage.doseQuantity.unit", f"{unit!r} is not a mass unit (mg, g, ug)"
+                )
             dose_mg = float(quantity["value"]) * _MASS_TO_MG[unit]
     repeat = (dosage.get("timing") or {}).get("repeat") or {}
     frequency = None
     if "frequency" in repeat:
         unit = repeat.get("periodUnit", "d")
         if unit not in _PERIOD_PER_DAY:
-            raise _Problem("dosage.timing.repeat.periodUnit", f"{unit!r} is not one of d, h, wk, mo")
+            raise _Problem(
+                "dosage.timing.repeat.periodUnit", f"{unit!r} is not one of d, h, wk, mo"
+            )
         frequency = repeat["frequency"] / repeat.get("period", 1) * _PERIOD_PER_DAY[unit]
     if kind == "MedicationStatement":
         status = resource.get("status", "unknown").replace("-", "_")
@@ -180,8 +215,12 @@ def _medication(resource: dict[str, Any], zone: str | None) -> tuple[MedicationS
     reason = _coding((resource.get("reasonCode") or [None])[0], ICD10_SYSTEMS)
     payload = MedicationStatement(
         rxnorm=coding["code"],
-        name=coding.get("display") or (resource.get("medicationCodeableConcept") or {}).get("text") or coding["code"],
-        status=MedicationStatus(status) if status in MedicationStatus.__members__ else MedicationStatus.unknown,
+        name=coding.get("display")
+        or (resource.get("medicationCodeableConcept") or {}).get("text")
+        or coding["code"],
+        status=MedicationStatus(status)
+        if status in MedicationStatus.__members__
+        else MedicationStatus.unknown,
         dose_mg=dose_mg,
         frequency_per_day=frequency,
         route=(dosage.get("route") or {}).get("text"),
@@ -200,11 +239,15 @@ def _note(resource: dict[str, Any], zone: str | None) -> tuple[ClinicalNote, dat
     if not content_type.startswith("text/plain"):
         raise _Problem("content.attachment.contentType", f"{content_type!r} is not text/plain")
     if "data" not in attachment:
-        raise _Problem("content.attachment.data", "the note text is not inline (a url cannot be fetched)")
+        raise _Problem(
+            "content.attachment.data", "the note text is not inline (a url cannot be fetched)"
+        )
     try:
         text = base64.b64decode(attachment["data"], validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError) as error:
-        raise _Problem("content.attachment.data", f"is not base64 of UTF-8 text ({error})") from None
+        raise _Problem(
+            "content.attachment.data", f"is not base64 of UTF-8 text ({error})"
+        ) from None
     doc_type = _coding(resource.get("type"), {LOINC})
     note = ClinicalNote(
         note_id=resource.get("id") or content_digest(text),
@@ -212,11 +255,170 @@ def _note(resource: dict[str, Any], zone: str | None) -> tuple[ClinicalNote, dat
         text=text,
         language=(attachment.get("language") or "en").split("-")[0],
     )
-    when = resource.get("date") or ((resource.get("context") or {}).get("period") or {}).get("start")
+    when = resource.get("date") or ((resource.get("context") or {}).get("period") or {}).get(
+        "start"
+    )
     return note, _when(when, zone, "date")
 
 
-def read_fhir(context: ReadContext) -> Iterator[Item]:  # noqa: PLR0912, PLR0915
+def _loinc(resource: dict[str, Any] | None) -> str | None:
+    coding = _coding((resource or {}).get("code"), {LOINC})
+    return str(coding["code"]) if coding else None
+
+
+class _Bundle:
+    """The resources of one bundle that passed the R4B model check, indexed."""
+
+    def __init__(self, resources: list[tuple[int, dict[str, Any]]], timestamp: str | None) -> None:
+        self.resources = resources
+        self.timestamp = timestamp
+        self.patients: dict[str, str] = {}
+        for _, resource in resources:
+            if resource["resourceType"] == "Patient":
+                source = str(resource.get("id"))
+                self.patients[f"Patient/{source}"] = source
+                self.patients[source] = source
+        self.observations = {
+            str(r.get("id")): r for _, r in resources if r["resourceType"] == "Observation"
+        }
+        self.members = {
+            ref.get("reference", "").split("/")[-1]
+            for r in self.observations.values()
+            if _loinc(r) in _BY_PANEL
+            for ref in r.get("hasMember", [])
+        }
+
+    def patient_of(self, resource: dict[str, Any]) -> str | None:
+        if resource["resourceType"] == "Patient":
+            return str(resource.get("id"))
+        reference = (resource.get("subject") or {}).get("reference", "")
+        return self.patients.get(reference) or self.patients.get(reference.split("/")[-1])
+
+
+def _panel(resource: dict[str, Any], bundle: _Bundle) -> QuestionnaireObservation:
+    instrument = _BY_PANEL[str(_loinc(resource))]
+    spec = INSTRUMENTS[instrument]
+    parts = [
+        bundle.observations.get(ref.get("reference", "").split("/")[-1])
+        for ref in resource.get("hasMember", [])
+    ]
+    found = [p for p in parts if p is not None]
+    if len(found) != len(parts):
+        raise _Problem("hasMember", "refers to an Observation that is not in the bundle")
+    total = next((p for p in found if _loinc(p) == spec.total_loinc), None)
+    if total is None:
+        raise _Problem("hasMember", f"has no {instrument.value} total score ({spec.total_loinc})")
+    items = [
+        (_loinc(p) or "?", _score(p, f"hasMember {p.get('id')}")) for p in found if p is not total
+    ]
+    return _questionnaire(instrument, total, items)
+
+
+def _scored(resource: dict[str, Any]) -> QuestionnaireObservation:
+    items = []
+    for number, component in enumerate(resource.get("component", [])):
+        items.append((_loinc(component) or "?", _score(component, f"component {number}")))
+    return _questionnaire(_BY_TOTAL[str(_loinc(resource))], resource, items)
+
+
+_Built = tuple[str, Any, datetime]
+
+
+def _build(resource: dict[str, Any], bundle: _Bundle, context: ReadContext) -> _Built | str:
+    """Turn one resource into (topic, payload, observed time), or a reason to skip it."""
+    kind = resource["resourceType"]
+    zone = context.timezone
+    if kind == "Patient":
+        observed = (
+            _when(bundle.timestamp, zone, "Bundle.timestamp") if bundle.timestamp else context.now
+        )
+        return "ingest.patient", _demographics(resource), observed
+    if kind == "Condition":
+        coding = _coding(resource.get("code"), ICD10_SYSTEMS)
+        if coding is None:
+            raise _Problem("code", "has no ICD-10 coding")
+        status = _coding(resource.get("clinicalStatus"), {_CLINICAL_STATUS})
+        payload = Diagnosis(
+            icd10=coding["code"],
+            clinical_status=status["code"]
+            if status and status["code"] in ConditionStatus.__members__
+            else "unknown",
+            onset=_date(resource.get("onsetDateTime")),
+            fhir_id=resource.get("id"),
+        )
+        when = resource.get("onsetDateTime") or resource.get("recordedDate") or bundle.timestamp
+        return "ingest.condition", payload, _when(when, zone, "onsetDateTime")
+    if kind in ("MedicationStatement", "MedicationRequest"):
+        medication, observed = _medication(resource, zone)
+        return "ingest.medication", medication, observed
+    if kind == "DocumentReference":
+        if resource.get("status") == "entered-in-error":
+            return "entered in error"
+        note, observed = _note(resource, zone)
+        return "ingest.note", note, observed
+    # Observation
+    if resource.get("status") not in ("final", "amended", "corrected"):
+        return f"status {resource.get('status')!r} is not final"
+    code = _loinc(resource)
+    if code in _BY_PANEL:
+        questionnaire = _panel(resource, bundle)
+    elif code in _BY_TOTAL and str(resource.get("id")) not in bundle.members:
+        questionnaire = _scored(resource)
+    elif code in _BY_TOTAL or code in _ITEM_CODES:
+        return "part of a questionnaire panel"
+    else:
+        return f"LOINC {code} is not an observation Clarity uses"
+    when = resource.get("effectiveDateTime") or (resource.get("effectivePeriod") or {}).get("start")
+    return "ingest.observation", questionnaire, _when(when, zone, "effectiveDateTime")
+
+
+_TOPIC_OF = {
+    "Patient": "ingest.patient",
+    "Condition": "ingest.condition",
+    "Observation": "ingest.observation",
+    "MedicationStatement": "ingest.medication",
+    "MedicationRequest": "ingest.medication",
+    "DocumentReference": "ingest.note",
+}
+
+
+def _checked(document: dict[str, Any]) -> Iterator[Item | tuple[int, dict[str, Any]]]:
+    """Yield each entry that passes the R4B model check, and an item for every other."""
+    if document["resourceType"] == "Bundle":
+        entries = [
+            (i, e.get("resource") if isinstance(e, dict) else None)
+            for i, e in enumerate(document.get("entry") or [])
+        ]
+    else:
+        entries = [(0, document)]
+    for index, resource in entries:
+        if not isinstance(resource, dict) or "resourceType" not in resource:
+            yield Rejected(
+                location=f"entry {index}",
+                reason="entry has no resource",
+                original=json.dumps(resource).encode(),
+            )
+            continue
+        kind = resource["resourceType"]
+        location = f"entry {index} ({kind}/{resource.get('id', '?')})"
+        if kind not in _USED:
+            yield Skipped(location, f"{kind} is not used by Clarity")
+            continue
+        try:
+            _model_class(kind).model_validate(resource)
+        except (ValidationError, ValueError, TypeError) as error:
+            yield rejection_from(
+                error,
+                location,
+                json.dumps(resource).encode(),
+                original_format=OriginalFormat.json,
+                topic=_TOPIC_OF[kind],
+            )
+            continue
+        yield index, resource
+
+
+def read_fhir(context: ReadContext) -> Iterator[Item]:
     """Read a FHIR R4 bundle (or a single resource) into contract records.
 
     Parameters
@@ -241,118 +443,33 @@ def read_fhir(context: ReadContext) -> Iterator[Item]:  # noqa: PLR0912, PLR0915
         )
         return
     if not isinstance(document, dict) or "resourceType" not in document:
-        yield Rejected(location="file", reason="not a FHIR resource (no resourceType)", original=raw[:65_536])
+        yield Rejected(
+            location="file", reason="not a FHIR resource (no resourceType)", original=raw[:65_536]
+        )
         return
-    if document["resourceType"] == "Bundle":
-        resources = [(i, e.get("resource")) for i, e in enumerate(document.get("entry") or [])]
-        bundle_time = document.get("timestamp")
-    else:
-        resources, bundle_time = [(0, document)], None
-    zone = context.timezone
-    checked: list[tuple[int, dict[str, Any]]] = []
+    resources: list[tuple[int, dict[str, Any]]] = []
+    for checked in _checked(document):
+        if isinstance(checked, tuple):
+            resources.append(checked)
+        else:
+            yield checked
+    bundle = _Bundle(
+        resources, document.get("timestamp") if document["resourceType"] == "Bundle" else None
+    )
     for index, resource in resources:
-        location = f"entry {index}"
-        if not isinstance(resource, dict) or "resourceType" not in resource:
-            yield Rejected(location=location, reason="entry has no resource", original=json.dumps(resource).encode())
-            continue
-        kind = resource["resourceType"]
-        location = f"entry {index} ({kind}/{resource.get('id', '?')})"
-        if kind not in _USED:
-            yield Skipped(location, f"{kind} is not used by Clarity")
-            continue
-        try:
-            _model_class(kind).model_validate(resource)
-        except (ValidationError, ValueError, TypeError) as error:
-            yield rejection_from(error, location, json.dumps(resource).encode(), original_format=OriginalFormat.json)
-            continue
-        checked.append((index, resource))
-
-    patients = {}
-    for _, resource in checked:
-        if resource["resourceType"] == "Patient":
-            patients[f"Patient/{resource.get('id')}"] = resource.get("id")
-            patients[str(resource.get("id"))] = resource.get("id")
-    by_id = {r.get("id"): r for _, r in checked if r["resourceType"] == "Observation"}
-    members = {
-        ref.get("reference", "").split("/")[-1]
-        for r in by_id.values()
-        if _coding(r.get("code"), {LOINC}) and _coding(r.get("code"), {LOINC})["code"] in _BY_PANEL
-        for ref in r.get("hasMember", [])
-    }
-    for index, resource in checked:
         kind = resource["resourceType"]
         location = f"entry {index} ({kind}/{resource.get('id', '?')})"
         original = json.dumps(resource, sort_keys=True).encode()
-        digest = content_digest(original)
-        identity = (kind, str(resource.get("id")), digest)
-        topic = None
+        source_patient = bundle.patient_of(resource)
+        pseudonym = context.pseudonym(source_patient) if source_patient else None
         try:
-            if kind == "Patient":
-                topic = "ingest.patient"
-                source_patient = str(resource.get("id"))
-                payload: Any = _demographics(resource)
-                observed = _when(bundle_time, zone, "Bundle.timestamp") if bundle_time else context.now
-            else:
-                source_patient = _patient_ref(resource, patients)
-            if kind == "Condition":
-                topic = "ingest.condition"
-                coding = _coding(resource.get("code"), ICD10_SYSTEMS)
-                if coding is None:
-                    raise _Problem("code", "has no ICD-10 coding")
-                status = _coding(resource.get("clinicalStatus"), {"http://terminology.hl7.org/CodeSystem/condition-clinical"})
-                payload = Diagnosis(
-                    icd10=coding["code"],
-                    clinical_status=status["code"] if status and status["code"] in ConditionStatus.__members__ else "unknown",
-                    onset=_date(resource.get("onsetDateTime")),
-                    fhir_id=resource.get("id"),
-                )
-                observed = _when(resource.get("onsetDateTime") or resource.get("recordedDate") or bundle_time, zone, "onsetDateTime")
-            elif kind == "Observation":
-                coding = _coding(resource.get("code"), {LOINC})
-                code = coding["code"] if coding else None
-                if resource.get("status") not in ("final", "amended", "corrected"):
-                    yield Skipped(location, f"status {resource.get('status')!r} is not final")
-                    continue
-                if code in _BY_PANEL:
-                    topic = "ingest.observation"
-                    instrument = _BY_PANEL[code]
-                    parts = [by_id.get(ref.get("reference", "").split("/")[-1]) for ref in resource.get("hasMember", [])]
-                    if any(p is None for p in parts):
-                        raise _Problem("hasMember", "refers to an Observation that is not in the bundle")
-                    total = next((p for p in parts if p and _coding(p.get("code"), {LOINC}) and _coding(p.get("code"), {LOINC})["code"] == INSTRUMENTS[instrument].total_loinc), None)
-                    if total is None:
-                        raise _Problem("hasMember", f"has no {instrument.value} total score ({INSTRUMENTS[instrument].total_loinc})")
-                    items = []
-                    for part in parts:
-                        assert part is not None
-                        part_code = _coding(part.get("code"), {LOINC})
-                        if part is not total:
-                            items.append((part_code["code"] if part_code else "?", _score(part, f"hasMember {part.get('id')}")))
-                    payload = _questionnaire(instrument, total, items)
-                elif code in _BY_TOTAL and resource.get("id") not in members:
-                    topic = "ingest.observation"
-                    items = []
-                    for number, component in enumerate(resource.get("component", [])):
-                        component_code = _coding(component.get("code"), {LOINC})
-                        items.append((component_code["code"] if component_code else "?", _score(component, f"component {number}")))
-                    payload = _questionnaire(_BY_TOTAL[code], resource, items)
-                elif code in _BY_TOTAL or code in _ITEM_CODES:
-                    yield Skipped(location, "part of a questionnaire panel")
-                    continue
-                else:
-                    yield Skipped(location, f"LOINC {code} is not an observation Clarity uses")
-                    continue
-                observed = _when(resource.get("effectiveDateTime") or (resource.get("effectivePeriod") or {}).get("start"), zone, "effectiveDateTime")
-            elif kind in ("MedicationStatement", "MedicationRequest"):
-                topic = "ingest.medication"
-                payload, observed = _medication(resource, zone)
-            elif kind == "DocumentReference":
-                topic = "ingest.note"
-                if resource.get("status") == "entered-in-error":
-                    yield Skipped(location, "entered in error")
-                    continue
-                payload, observed = _note(resource, zone)
-            assert topic is not None
+            if source_patient is None:
+                raise _Problem("subject", "does not refer to a Patient in this bundle")
+            built = _build(resource, bundle, context)
+            if isinstance(built, str):
+                yield Skipped(location, built)
+                continue
+            topic, payload, observed = built
             yield Accepted(
                 context.envelope(
                     reader="fhir",
@@ -360,30 +477,30 @@ def read_fhir(context: ReadContext) -> Iterator[Item]:  # noqa: PLR0912, PLR0915
                     source_patient=source_patient,
                     observed_at=observed,
                     locator=location,
-                    identity=identity,
+                    identity=(kind, str(resource.get("id")), content_digest(original)),
                     payload=payload,
                 )
             )
-        except (_Problem, ValidationError, ValueError) as error:
-            if isinstance(error, _Problem):
-                error = _as_violation(error, topic)
+        except _Problem as problem:
+            violation = ContractViolation(
+                problem.reason,
+                topic=_TOPIC_OF[kind],
+                errors=[FieldError(problem.field, problem.reason)],
+            )
+            yield rejection_from(
+                violation,
+                location,
+                original,
+                original_format=OriginalFormat.json,
+                topic=_TOPIC_OF[kind],
+                patient_id=pseudonym,
+            )
+        except (ValidationError, ValueError) as error:
             yield rejection_from(
                 error,
                 location,
                 original,
                 original_format=OriginalFormat.json,
-                topic=topic,
-                patient_id=context.pseudonym(patients[_ref_key(resource)]) if _ref_key(resource) in patients else None,
+                topic=_TOPIC_OF[kind],
+                patient_id=pseudonym,
             )
-
-
-def _ref_key(resource: dict[str, Any]) -> str:
-    if resource.get("resourceType") == "Patient":
-        return str(resource.get("id"))
-    return str((resource.get("subject") or {}).get("reference", ""))
-
-
-def _as_violation(problem: _Problem, topic: str | None) -> Exception:
-    from clarity.errors import ContractViolation  # noqa: PLC0415
-
-    return ContractViolation(problem.reason, topic=topic, errors=[FieldError(problem.field, problem.reason)])

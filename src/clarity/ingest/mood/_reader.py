@@ -10,7 +10,14 @@ from pydantic import ValidationError
 
 from clarity.contracts import MoodReport
 from clarity.errors import FieldError
-from clarity.ingest._core import Accepted, Item, ReadContext, Rejected, content_digest, rejection_from
+from clarity.ingest._core import (
+    Accepted,
+    Item,
+    ReadContext,
+    Rejected,
+    content_digest,
+    rejection_from,
+)
 from clarity.ingest._csv import read_rows
 
 __all__ = ["read_mood"]
@@ -95,7 +102,13 @@ def read_mood(context: ReadContext) -> Iterator[Item]:
                 )
             )
         except ValidationError as error:
-            yield rejection_from(error, location, line.encode(), topic="ingest.mood", patient_id=context.pseudonym(patient) if patient else None)
+            yield rejection_from(
+                error,
+                location,
+                line.encode(),
+                topic="ingest.mood",
+                patient_id=context.pseudonym(patient) if patient else None,
+            )
         except ValueError as error:
             field, _, reason = str(error).partition(": ")
             yield Rejected(

@@ -11,7 +11,14 @@ from pydantic import ValidationError
 
 from clarity.contracts import GeneCall, PGxPanelResult
 from clarity.errors import FieldError
-from clarity.ingest._core import Accepted, Item, ReadContext, Rejected, content_digest, rejection_from
+from clarity.ingest._core import (
+    Accepted,
+    Item,
+    ReadContext,
+    Rejected,
+    content_digest,
+    rejection_from,
+)
 from clarity.ingest._csv import read_rows
 from clarity.reference import PHARMCAT_GENES, allele_definitions
 
@@ -44,10 +51,10 @@ def _check_allele(gene: str, allele: str) -> None:
 
 
 def read_pgx_panel(context: ReadContext) -> Iterator[Item]:
-    """Read a PGx panel report (columns patient_id, gene, diplotype, and optional
-    phenotype, activity_score, lab, test, reported_date).
+    """Read a PGx panel report, one row per gene call.
 
-    Rows of one patient, lab, test and date make one panel result. A row with
+    Columns: patient_id, gene, diplotype, and optional phenotype, activity_score,
+    lab, test, reported_date. Rows of one patient, lab, test and date make one panel result. A row with
     an unknown gene or allele rejects that call; the patient's other calls are
     still ingested.
 
@@ -88,7 +95,9 @@ def read_pgx_panel(context: ReadContext) -> Iterator[Item]:
                 try:
                     date.fromisoformat(reported)
                 except ValueError:
-                    raise ValueError(f"reported_date: {reported!r} is not a date (YYYY-MM-DD)") from None
+                    raise ValueError(
+                        f"reported_date: {reported!r} is not a date (YYYY-MM-DD)"
+                    ) from None
         except ValidationError as error:
             yield rejection_from(error, location, line.encode(), topic="ingest.pgx")
             continue
@@ -111,9 +120,19 @@ def read_pgx_panel(context: ReadContext) -> Iterator[Item]:
         try:
             payload = PGxPanelResult(lab=lab, panel=test, calls=[c for _, c, _ in calls])
         except ValidationError as error:
-            yield rejection_from(error, location, "\n".join(t for _, _, t in calls).encode(), topic="ingest.pgx", patient_id=context.pseudonym(patient))
+            yield rejection_from(
+                error,
+                location,
+                "\n".join(t for _, _, t in calls).encode(),
+                topic="ingest.pgx",
+                patient_id=context.pseudonym(patient),
+            )
             continue
-        when = datetime.combine(date.fromisoformat(reported), time(12), tzinfo=UTC) if reported else context.now
+        when = (
+            datetime.combine(date.fromisoformat(reported), time(12), tzinfo=UTC)
+            if reported
+            else context.now
+        )
         yield Accepted(
             context.envelope(
                 reader="pgx-panel",

@@ -8,6 +8,7 @@ than a few seconds; each segment is one record.
 from __future__ import annotations
 
 import statistics
+from itertools import pairwise
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -16,7 +17,14 @@ from pydantic import ValidationError
 
 from clarity.contracts import ECGSegment, RRIntervalSegment
 from clarity.errors import FieldError
-from clarity.ingest._core import Accepted, Item, ReadContext, Rejected, content_digest, rejection_from
+from clarity.ingest._core import (
+    Accepted,
+    Item,
+    ReadContext,
+    Rejected,
+    content_digest,
+    rejection_from,
+)
 from clarity.ingest._csv import open_text, read_rows
 
 __all__ = ["read_ecg", "read_rr"]
@@ -75,7 +83,10 @@ def read_rr(context: ReadContext) -> Iterator[Item]:
         stamp = _column(row, _TIME)
         try:
             if stamp is None or (ms is None and seconds is None):
-                raise ValueError(f"header: needs a timestamp and an RR column ({_RR_MS + _RR_S}), got {sorted(row)}")
+                raise ValueError(
+                    f"header: needs a timestamp and an RR column ({_RR_MS + _RR_S}), "
+                    f"got {sorted(row)}"
+                )
             scale = 1000.0 if ms is None else 1.0
             value = float(row[ms or seconds or ""]) * scale
             if not 0 < value <= 10_000:
@@ -97,7 +108,8 @@ def read_rr(context: ReadContext) -> Iterator[Item]:
     for beat in [*beats, None]:
         if segment and (
             beat is None
-            or (beat[1] - (segment[-1][1] + timedelta(milliseconds=segment[-1][2]))).total_seconds() > _BEAT_GAP_S
+            or (beat[1] - (segment[-1][1] + timedelta(milliseconds=segment[-1][2]))).total_seconds()
+            > _BEAT_GAP_S
             or beat[1] < segment[-1][1]
         ):
             yield _rr_segment(context, segment)
@@ -111,7 +123,9 @@ def _rr_segment(context: ReadContext, beats: list[tuple[int, datetime, float, st
     try:
         payload = RRIntervalSegment(start=beats[0][1], rr_ms=tuple(b[2] for b in beats))
     except ValidationError as error:
-        return rejection_from(error, location, "\n".join(b[3] for b in beats).encode(), topic="ingest.rr_intervals")
+        return rejection_from(
+            error, location, "\n".join(b[3] for b in beats).encode(), topic="ingest.rr_intervals"
+        )
     assert context.patient is not None
     return Accepted(
         context.envelope(
@@ -169,7 +183,7 @@ def read_ecg(context: ReadContext) -> Iterator[Item]:
         return
     rate = _declared_rate(context)
     if rate is None:
-        spacing = statistics.median((b[1] - a[1]).total_seconds() for a, b in zip(samples, samples[1:]))
+        spacing = statistics.median((b[1] - a[1]).total_seconds() for a, b in pairwise(samples))
         rate = 1 / spacing if spacing > 0 else 0.0
     gap = 3.0 / rate if rate else 1.0
     start = 0
@@ -179,7 +193,9 @@ def read_ecg(context: ReadContext) -> Iterator[Item]:
             start = k
 
 
-def _ecg_segment(context: ReadContext, samples: list[tuple[int, datetime, float]], rate: float) -> Item:
+def _ecg_segment(
+    context: ReadContext, samples: list[tuple[int, datetime, float]], rate: float
+) -> Item:
     location = f"lines {samples[0][0]}-{samples[-1][0]}"
     values = tuple(s[2] for s in samples)
     try:

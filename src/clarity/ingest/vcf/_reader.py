@@ -57,7 +57,7 @@ def read_vcf(context: ReadContext) -> Iterator[Item]:
         One reference per sample, or one rejection for the file when it is
         truncated, corrupt, unsorted or lacks genotypes.
     """
-    from cyvcf2 import VCF  # noqa: PLC0415 - compiled extension, loaded on use
+    from cyvcf2 import VCF
 
     path = context.path
     name = path.name
@@ -97,10 +97,16 @@ def read_vcf(context: ReadContext) -> Iterator[Item]:
             chrom, pos = variant.CHROM, variant.POS
             if chrom != last[0]:
                 if chrom in order:
-                    raise ValueError(f"variant {count} ({chrom}:{pos}): {chrom} appears again after another contig; the file is not sorted")
+                    raise ValueError(
+                        f"variant {count} ({chrom}:{pos}): {chrom} appears again after "
+                        "another contig; the file is not sorted"
+                    )
                 order[chrom] = count
             elif pos < last[1]:
-                raise ValueError(f"variant {count} ({chrom}:{pos}) comes after position {last[1]}; the file is not sorted")
+                raise ValueError(
+                    f"variant {count} ({chrom}:{pos}) comes after position {last[1]}; "
+                    "the file is not sorted"
+                )
             last = (chrom, pos)
             if count == 1 and "GT" not in variant.FORMAT:
                 raise ValueError(f"variant 1 ({chrom}:{pos}) has no GT field")
@@ -110,7 +116,9 @@ def read_vcf(context: ReadContext) -> Iterator[Item]:
     finally:
         vcf.close()
     if build is None:
-        yield refuse("header", "does not say its genome build (no ##reference or known contig lengths)")
+        yield refuse(
+            "header", "does not say its genome build (no ##reference or known contig lengths)"
+        )
         return
     digest = sha256_file(path)
     kind = "bcf" if name.endswith(".bcf") else "vcf"
