@@ -54,9 +54,9 @@ def read_pgx_panel(context: ReadContext) -> Iterator[Item]:
     """Read a PGx panel report, one row per gene call.
 
     Columns: patient_id, gene, diplotype, and optional phenotype, activity_score,
-    lab, test, reported_date. Rows of one patient, lab, test and date make one panel result. A row with
-    an unknown gene or allele rejects that call; the patient's other calls are
-    still ingested.
+    lab, test, reported_date. Rows of one patient, lab, test and date make one
+    panel result. A row with an unknown gene or allele rejects that call; the
+    patient's other calls are still ingested.
 
     Parameters
     ----------

@@ -8,9 +8,9 @@ than a few seconds; each segment is one record.
 from __future__ import annotations
 
 import statistics
-from itertools import pairwise
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
