@@ -65,3 +65,15 @@ def producer() -> Producer:
 @pytest.fixture
 def when() -> datetime:
     return datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic cohort on disk (8 patients, 9 weeks), shared by the session."""
+    from clarity.synth import CohortConfig, generate_cohort
+
+    out = tmp_path_factory.mktemp("cohort") / "cohort"
+    generate_cohort(
+        CohortConfig(patients=8, days=63, seed=11, workers=1, reference_samples=200), out
+    )
+    return out

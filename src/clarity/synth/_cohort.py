@@ -602,7 +602,8 @@ def generate_cohort(
     manifest = {
         "generator": "clarity.synth",
         "clarity_version": __version__,
-        "config": json.loads(config.model_dump_json()),
+        # Everything that shapes the output; the worker count does not.
+        "config": json.loads(config.model_dump_json(exclude={"workers"})),
         "files": files,
         "expected_records": expected,
     }
