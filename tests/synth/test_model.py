@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from itertools import pairwise
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -95,7 +96,7 @@ def test_genotypes__linkage_disequilibrium_decays_with_distance():
     chr1 = np.flatnonzero(genotypes.chrom == "chr1")
     common = [i for i in chr1 if 0.1 < x[:, i].mean() / 2 < 0.9]
     near, far = [], []
-    for a, b in zip(common, common[1:], strict=False):
+    for a, b in pairwise(common):
         near.append(np.corrcoef(x[:, a], x[:, b])[0, 1] ** 2)
     for a, b in zip(common, common[len(common) // 2 :], strict=False):
         far.append(np.corrcoef(x[:, a], x[:, b])[0, 1] ** 2)
