@@ -8,13 +8,14 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from clarity.bus import open_bus
 from clarity.cli import app
 from clarity.config import Settings
 from clarity.registry import ModelRegistry
 from clarity.testing import example_records
 from tests.conftest import REPO
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "240"})
 
 
 def _command_paths(command, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -51,41 +52,40 @@ def test_cli__version():
     assert result.exit_code == 0 and result.output.startswith("clarity ")
 
 
-def test_demo__publishes_consumes_and_is_idempotent(tmp_path):
-    args = ["--data-dir", str(tmp_path / "data"), "demo", "--patients", "3"]
+def test_demo__generates_ingests_consumes_and_is_idempotent(tmp_path):
+    args = ["--data-dir", str(tmp_path / "data"), "demo", "--patients", "2", "--days", "14"]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert "ingest.observation" in first.output
-    per_patient = len(example_records(1))
-    assert f"Feature store: {3 * per_patient} records read" in first.output
-    assert "EX000-0002" in first.output
+    assert (tmp_path / "data" / "cohort" / "manifest.json").is_file()
     assert (tmp_path / "data" / "bus.sqlite3").is_file()
+    row = next(line for line in first.output.splitlines() if "ingest.observation" in line)
+    ingested, consumed, in_log = row.replace("│", " ").split()[1:4]
+    assert ingested == consumed == in_log != "0"
+    assert "0 rejected" in first.output
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output
-    assert "Feature store: 0 records read" in second.output
-    row = next(line for line in second.output.splitlines() if "ingest.observation" in line)
-    assert row.replace("│", " ").split()[1:5] == ["0", "12", "0", "12"]
+    assert "reusing it" in second.output
+    assert (
+        "Ingest: 0 new records" in second.output
+        and "Feature store: 0 records read" in second.output
+    )
     reset = runner.invoke(app, [*args, "--reset"])
-    assert f"Feature store: {3 * per_patient} records read" in reset.output
+    assert "Generating the synthetic cohort" in reset.output
 
 
 def test_bus_commands__show_topics_records_and_dead_letters(tmp_path):
     data = ["--data-dir", str(tmp_path)]
-    runner.invoke(app, [*data, "demo", "--patients", "1"])
+    with open_bus(Settings.load(data_dir=tmp_path)) as bus:
+        bus.publish_batch(example_records(1))
     topics = runner.invoke(app, [*data, "bus", "topics"])
-    assert (
-        topics.exit_code == 0
-        and "ingest.actigraphy" in topics.output
-        and f"end offset {len(example_records(1))}" in topics.output
-    )
+    assert topics.exit_code == 0 and "ingest.actigraphy" in topics.output
+    assert f"end offset {len(example_records(1))}" in topics.output
     tail = runner.invoke(
         app, [*data, "bus", "tail", "ingest.actigraphy", "--limit", "1", "--from-offset", "1"]
     )
     assert tail.exit_code == 0 and '"counts"' in tail.output and "more" in tail.output
     full = runner.invoke(app, [*data, "bus", "tail", "ingest.mood", "--full", "--limit", "2"])
     assert full.output.count('"topic": "ingest.mood"') == 2
-    from clarity.bus import open_bus
-
     with open_bus(Settings.load(data_dir=tmp_path)) as bus:
         bus.dead_letter(
             source_topic="ingest.fhir",
@@ -159,3 +159,24 @@ def test_main__clarity_errors_print_one_line_and_exit_1(tmp_path):
     assert result.returncode == 1
     assert "error:" in result.stderr and "does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_synth_then_ingest__round_trip_and_exit_codes(tmp_path):
+    out = tmp_path / "cohort"
+    data = ["--data-dir", str(tmp_path / "data")]
+    made = runner.invoke(
+        app, ["synth", "--out", str(out), "--patients", "2", "--days", "14", "--workers", "1"]
+    )
+    assert made.exit_code == 0, made.output
+    assert "ingest.observation" in made.output
+    again = runner.invoke(app, ["synth", "--out", str(out), "--patients", "2", "--days", "14"])
+    assert again.exit_code != 0 and "not empty" in again.output
+    first = runner.invoke(app, [*data, "ingest", str(out)])
+    assert first.exit_code == 0, first.output
+    assert "ingest.actigraphy" in first.output
+    bad = tmp_path / "mood.csv"
+    bad.write_text("participant_id,date,mood\nA1,2025-01-01,5\nA1,2025-01-02,12\n")
+    second = runner.invoke(app, [*data, "ingest", str(bad)])
+    assert second.exit_code == 1
+    assert "rejected" in second.output and "line 3" in second.output
+    assert (tmp_path / "data" / "pseudonym.key").stat().st_mode & 0o777 == 0o600

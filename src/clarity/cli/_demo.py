@@ -1,13 +1,14 @@
 """``clarity demo``: the main job, end to end, on a laptop.
 
-At this stage it shows the foundation: example records of every ingest topic
-are published to the embedded bus, consumed back through a consumer group, and
-materialised into the feature store. Later issues add the synthetic cohort, the
-services, the API and the dashboard.
+It generates a synthetic cohort in real file formats, ingests it through the
+real readers onto the embedded bus, consumes the records back through a
+consumer group, fills the feature store and prints what arrived. Later issues
+add the services, the API and the dashboard.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 from typing import Annotated
@@ -21,9 +22,6 @@ from clarity.bus import open_bus
 from clarity.cli._app import app, console, settings_of
 from clarity.registry import ModelRegistry
 from clarity.store import FeatureStore, materialize, open_store
-from clarity.testing import example_patient_records
-
-_BATCH = 50
 
 
 def _progress() -> Progress:
@@ -39,13 +37,17 @@ def _progress() -> Progress:
 @app.command()
 def demo(
     ctx: typer.Context,
-    patients: Annotated[int, typer.Option(min=1, max=10_000, help="Example patients.")] = 20,
-    seed: Annotated[int, typer.Option(help="Seed of the example data.")] = 0,
+    patients: Annotated[int, typer.Option(min=1, max=10_000, help="Synthetic patients.")] = 20,
+    days: Annotated[int, typer.Option(min=7, max=3_650, help="Days followed per patient.")] = 90,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic cohort.")] = 0,
     reset: Annotated[
         bool, typer.Option(help="Delete the data directory first and start from nothing.")
     ] = False,
 ) -> None:
-    """Run the demo: publish example records, consume them back, and summarise."""
+    """Run the demo: generate a cohort, ingest it, consume it back, and summarise."""
+    from clarity.ingest import Pseudonymizer, ingest_paths, plan
+    from clarity.synth import CohortConfig, generate_cohort
+
     settings = settings_of(ctx)
     if reset and settings.data_dir.exists():
         shutil.rmtree(settings.data_dir)
@@ -58,30 +60,35 @@ def demo(
             title="Clarity",
         )
     )
+    config = CohortConfig(patients=patients, days=days, seed=seed)
+    cohort = settings.data_dir / "cohort"
+    manifest = cohort / "manifest.json"
+    wanted = json.loads(config.model_dump_json(exclude={"workers"}))
+    if manifest.is_file() and json.loads(manifest.read_text())["config"] == wanted:
+        console.print(f"Synthetic cohort already in {cohort} (same settings); reusing it.")
+    else:
+        with _progress() as progress:
+            task = progress.add_task("Generating the synthetic cohort", total=patients)
+            generate_cohort(
+                config,
+                cohort,
+                overwrite=True,
+                progress=lambda n: progress.update(task, completed=n),
+            )
 
-    with _progress() as progress:
-        task = progress.add_task("Generating example records", total=patients)
-        records = []
-        for index in range(patients):
-            records.extend(example_patient_records(index, seed))
-            progress.advance(task)
-
-    published: Counter[str] = Counter()
-    duplicates: Counter[str] = Counter()
+    targets = plan([cohort])
+    pseudonymizer = Pseudonymizer.from_file(settings.data_dir / "pseudonym.key")
     with open_bus(settings) as bus:
         with _progress() as progress:
-            task = progress.add_task("Publishing to the bus", total=len(records))
-            for start in range(0, len(records), _BATCH):
-                batch = records[start : start + _BATCH]
-                for result in bus.publish_batch(batch):
-                    (duplicates if result.duplicate else published)[result.topic] += 1
-                progress.advance(task, len(batch))
+            task = progress.add_task("Ingesting files through the real readers", total=len(targets))
+            report = ingest_paths(
+                bus, targets, pseudonymizer, on_file=lambda target, _: progress.advance(task)
+            )
 
         consumed: Counter[str] = Counter()
         with bus.subscribe("ingest.>", group="demo-summary") as consumer:
-            lag = consumer.lag()
             with _progress() as progress:
-                task = progress.add_task("Consuming as group 'demo-summary'", total=lag)
+                task = progress.add_task("Consuming as group 'demo-summary'", total=consumer.lag())
                 for delivery in consumer:
                     consumed[delivery.topic] += 1
                     progress.advance(task)
@@ -89,45 +96,42 @@ def demo(
 
         store = open_store(settings)
         try:
-            report = materialize(bus, store, group="demo-feature-store")
-            table = _topic_table(bus.topics(), published, duplicates, consumed)
+            stored = materialize(bus, store, group="demo-feature-store")
+            topic_table = _topic_table(bus.topics(), report.by_topic(), consumed)
             patient_table = _patient_table(store, limit=8)
         finally:
             store.close()
 
-    console.print(table)
+    console.print(topic_table)
     console.print(
-        f"Feature store: {report.consumed} records read, {report.written} new values written, "
-        f"{report.rejected} rejected."
+        f"Ingest: {report.accepted:,} new records, {report.already:,} already on the bus, "
+        f"{report.rejected:,} rejected (see `clarity bus dead-letters`)."
+    )
+    console.print(
+        f"Feature store: {stored.consumed:,} records read, {stored.written:,} new values written."
     )
     console.print(patient_table)
     models = ModelRegistry.from_settings(settings).models()
     console.print(f"Model registry: {len(models)} registered model(s) at {settings.tracking_uri}.")
     console.print(
-        "\nRun [bold]make demo[/] again: every record is already in the log, so publishing "
-        "is a no-op and the consumer group has nothing new to read. "
-        "Try [bold].venv/bin/clarity bus topics[/] or "
-        "[bold].venv/bin/clarity bus tail ingest.mood[/]."
+        f"\nThe cohort's files and ground truth are in {cohort}. Run [bold]make demo[/] again: "
+        "every record is already on the bus, so ingest adds nothing. Try "
+        "[bold].venv/bin/clarity bus tail ingest.note[/] or "
+        "[bold].venv/bin/clarity bus topics[/]."
     )
 
 
-def _topic_table(
-    totals: dict[str, int],
-    published: Counter[str],
-    duplicates: Counter[str],
-    consumed: Counter[str],
-) -> Table:
+def _topic_table(totals: dict[str, int], ingested: dict[str, int], consumed: Counter[str]) -> Table:
     table = Table(title="Feature bus, by topic")
     table.add_column("topic", no_wrap=True)
-    for column in ("new", "already in log", "consumed", "in log"):
+    for column in ("ingested now", "consumed now", "in log"):
         table.add_column(column, justify="right")
     for topic in sorted(totals):
         table.add_row(
             topic,
-            str(published[topic]),
-            str(duplicates[topic]),
-            str(consumed[topic]),
-            str(totals[topic]),
+            f"{ingested.get(topic, 0):,}",
+            f"{consumed[topic]:,}",
+            f"{totals[topic]:,}",
         )
     return table
 
@@ -142,7 +146,7 @@ def _patient_table(store: FeatureStore, *, limit: int) -> Table:
         "actigraphy.wear_fraction",
     )
     headers = ("PHQ-9", "GAD-7", "mood", "sleep h", "wear")
-    table.add_column("patient", no_wrap=True)
+    table.add_column("patient (pseudonym)", no_wrap=True)
     for header in headers:
         table.add_column(header, justify="right")
     for patient in store.patients()[:limit]:

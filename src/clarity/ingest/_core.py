@@ -112,9 +112,22 @@ class Pseudonymizer:
 
 @dataclass(frozen=True)
 class Accepted:
-    """A record a reader built, ready to publish."""
+    """A record a reader built, ready to publish.
+
+    Parameters
+    ----------
+    envelope
+        The record.
+    original
+        The source input it was built from, kept if a later check (a future
+        timestamp, a repeat) refuses the record; the record's JSON when empty.
+    original_format
+        How ``original`` is encoded.
+    """
 
     envelope: Envelope
+    original: bytes = b""
+    original_format: OriginalFormat = OriginalFormat.json
 
 
 @dataclass(frozen=True)
@@ -326,23 +339,26 @@ class Sink:
         """Take every item of a reader, then flush."""
         for item in items:
             if isinstance(item, Accepted):
-                self._accept(item.envelope)
+                self._accept(item)
             elif isinstance(item, Rejected):
                 self.reject(item)
             else:
                 self.report.skipped += 1
         self.flush()
 
-    def _accept(self, envelope: Envelope) -> None:
+    def _accept(self, item: Accepted) -> None:
+        envelope = item.envelope
         locator = envelope.source.rsplit("#", 1)[-1]
+        original = item.original or envelope.model_dump_json().encode()
+        original_format = item.original_format if item.original else OriginalFormat.json
         if envelope.observed_at > self.now + _FUTURE_TOLERANCE:
             self.reject(
                 Rejected(
                     location=locator,
                     reason=f"timestamp {envelope.observed_at.isoformat()} is in the future "
                     f"(ingested at {self.now.isoformat(timespec='seconds')})",
-                    original=envelope.model_dump_json().encode(),
-                    original_format=OriginalFormat.json,
+                    original=original,
+                    original_format=original_format,
                     topic=envelope.topic,
                     errors=(FieldError("observed_at", "in the future", "future_timestamp"),),
                     patient_id=envelope.patient_id,
@@ -355,8 +371,8 @@ class Sink:
                 Rejected(
                     location=locator,
                     reason=f"duplicate of the record at {earlier} in the same file",
-                    original=envelope.model_dump_json().encode(),
-                    original_format=OriginalFormat.json,
+                    original=original,
+                    original_format=original_format,
                     topic=envelope.topic,
                     errors=(FieldError("", "repeated record", "duplicate"),),
                     patient_id=envelope.patient_id,

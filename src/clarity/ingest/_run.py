@@ -88,17 +88,18 @@ def detect_format(path: Path) -> str:
                 head = [handle.readline() for _ in range(12)]
         except (OSError, UnicodeDecodeError, EOFError) as error:
             raise InputError(f"{path}: cannot read the first lines ({error})") from error
-        text = "".join(head).lower()
         header = next((h.lower() for h in head if h.strip() and not h.startswith("#")), "")
-        if "actigraph" in text or any(c in header for c in ("activity", "axis1", "counts")):
+        delimiter = max((",", ";", "\t"), key=header.count)
+        columns = {c.strip().strip('"') for c in header.split(delimiter)}
+        if "ActiGraph" in head[0] or columns & {"activity", "axis1", "counts"}:
             return "actigraphy"
-        if "rr" in header and "timestamp" in header:
-            return "rr"
-        if "ecg" in header:
-            return "ecg"
-        if "diplotype" in header and "gene" in header:
+        if {"gene", "diplotype"} <= columns:
             return "pgx_panel"
-        if "mood" in header:
+        if columns & {"rr_ms", "rr", "rr_s", "rr-interval [ms]"}:
+            return "rr"
+        if any(c.startswith("ecg") for c in columns):
+            return "ecg"
+        if "mood" in columns:
             return "mood"
     raise InputError(
         f"Cannot tell the format of {path}: expected FHIR JSON, VCF/BCF, PLINK .bed, or a CSV "

@@ -84,6 +84,22 @@ def choi_nonwear(
     return nonwear
 
 
+_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S")
+
+
+def _parse_time(text: str) -> datetime:
+    """Parse a device timestamp; exports differ (e.g. Actiwatch writes '3:18:00')."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        for layout in _TIME_FORMATS:
+            try:
+                return datetime.strptime(text, layout)
+            except ValueError:
+                continue
+    raise ValueError(f"timestamp {text!r} is not a date and time")
+
+
 def _parse_actigraph_header(lines: list[str]) -> tuple[datetime, int] | None:
     if not lines or "ActiGraph" not in lines[0]:
         return None
@@ -144,7 +160,7 @@ def _read(
                         f"activity count {values[value_column]!r} is negative or not finite"
                     )
                 if time_column is not None:
-                    moment = datetime.fromisoformat(values[time_column].strip().strip('"'))
+                    moment = _parse_time(values[time_column].strip().strip('"'))
                 else:
                     assert start is not None
                     moment = start + timedelta(seconds=epoch * index)

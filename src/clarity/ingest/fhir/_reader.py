@@ -149,9 +149,9 @@ def _demographics(resource: dict[str, Any]) -> PatientDemographics:
 
 
 def _score(observation: dict[str, Any], field: str) -> int:
-    if "valueInteger" in observation:
+    if observation.get("valueInteger") is not None:
         value = observation["valueInteger"]
-    elif "valueQuantity" in observation:
+    elif observation.get("valueQuantity"):
         value = observation["valueQuantity"].get("value")
     else:
         raise _Problem(field, "has no valueInteger or valueQuantity")
@@ -259,6 +259,14 @@ def _note(resource: dict[str, Any], zone: str | None) -> tuple[ClinicalNote, dat
         "start"
     )
     return note, _when(when, zone, "date")
+
+
+def _drop_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value if v is not None]
+    return value
 
 
 def _loinc(resource: dict[str, Any] | None) -> str | None:
@@ -391,7 +399,9 @@ def _checked(document: dict[str, Any]) -> Iterator[Item | tuple[int, dict[str, A
         ]
     else:
         entries = [(0, document)]
-    for index, resource in entries:
+    for index, entry in entries:
+        # JSON nulls are not valid FHIR; the R4B model reads them as absent, and so do we.
+        resource = _drop_nulls(entry)
         if not isinstance(resource, dict) or "resourceType" not in resource:
             yield Rejected(
                 location=f"entry {index}",
@@ -479,7 +489,8 @@ def read_fhir(context: ReadContext) -> Iterator[Item]:
                     locator=location,
                     identity=(kind, str(resource.get("id")), content_digest(original)),
                     payload=payload,
-                )
+                ),
+                original=original,
             )
         except _Problem as problem:
             violation = ContractViolation(
@@ -498,6 +509,16 @@ def read_fhir(context: ReadContext) -> Iterator[Item]:
         except (ValidationError, ValueError) as error:
             yield rejection_from(
                 error,
+                location,
+                original,
+                original_format=OriginalFormat.json,
+                topic=_TOPIC_OF[kind],
+                patient_id=pseudonym,
+            )
+        except (TypeError, AttributeError, KeyError, IndexError) as error:
+            # A shape the R4B model allows but these rules did not foresee: refuse, never crash.
+            yield rejection_from(
+                ValueError(f"unexpected structure ({type(error).__name__}: {error})"),
                 location,
                 original,
                 original_format=OriginalFormat.json,

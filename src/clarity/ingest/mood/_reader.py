@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from clarity.contracts import MoodReport
+from clarity.contracts import MoodReport, OriginalFormat
 from clarity.errors import FieldError
 from clarity.ingest._core import (
     Accepted,
@@ -99,7 +99,9 @@ def read_mood(context: ReadContext) -> Iterator[Item]:
                     locator=location,
                     identity=(day.isoformat(), content_digest(line)),
                     payload=payload,
-                )
+                ),
+                original=line.encode(),
+                original_format=OriginalFormat.text,
             )
         except ValidationError as error:
             yield rejection_from(
