@@ -53,6 +53,7 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bus.py
+	$(BIN)/python bench/ingest.py
 
 # Re-resolve every dependency in a scratch environment and pin the result.
 lock:
