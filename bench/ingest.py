@@ -40,7 +40,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="clarity-bench-") as tmp:
         root = Path(tmp)
         cohort = generate_cohort(
-            CohortConfig(patients=args.patients, days=args.days, seed=3, reference_samples=1000), root / "cohort"
+            CohortConfig(patients=args.patients, days=args.days, seed=3, reference_samples=1000),
+            root / "cohort",
         ).out
         bundles = sorted((cohort / "fhir").glob("*.json"))
         resources = sum(len(json.loads(p.read_text())["entry"]) for p in bundles)
@@ -70,17 +71,30 @@ def main() -> None:
         fhir_base, fhir_ours = _timed(parse_fhir), _timed(ingest_fhir)
         vcf_base, vcf_ours = _timed(iterate_vcf), _timed(ingest_vcf)
     rows = [
-        ("FHIR resources", resources, resources / fhir_ours, resources / fhir_base, "fhir.resources R4B parse"),
+        (
+            "FHIR resources",
+            resources,
+            resources / fhir_ours,
+            resources / fhir_base,
+            "fhir.resources R4B parse",
+        ),
         ("VCF variants", variants, variants / vcf_ours, variants / vcf_base, "cyvcf2 iteration"),
     ]
-    print(f"{'what':<16}{'count':>9}{'clarity ingest/s':>18}{'library alone/s':>17}{'ratio':>8}  baseline")
+    print(
+        f"{'what':<16}{'count':>9}{'clarity ingest/s':>18}{'library alone/s':>17}{'ratio':>8}  baseline"
+    )
     for name, count, ours, base, label in rows:
         print(f"{name:<16}{count:>9,}{ours:>18,.0f}{base:>17,.0f}{ours / base:>8.2f}  {label}")
-    print("\nratio = Clarity's ingest (parse, validate, pseudonymise, publish) / the library's parse alone")
+    print(
+        "\nratio = Clarity's ingest (parse, validate, pseudonymise, publish) / the library's parse alone"
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps(
-            [{"what": n, "count": c, "ingest_per_s": o, "library_per_s": b, "ratio": o / b} for n, c, o, b, _ in rows],
+            [
+                {"what": n, "count": c, "ingest_per_s": o, "library_per_s": b, "ratio": o / b}
+                for n, c, o, b, _ in rows
+            ],
             indent=2,
         )
     )

@@ -14,18 +14,19 @@ zero windows). Neither is ever zero-filled as if worn.
 
 from __future__ import annotations
 
-import gzip
+import io
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 
 from clarity.contracts import MINUTES_PER_WEEK, ActigraphyWeek
 from clarity.errors import FieldError
 from clarity.ingest._core import Accepted, Item, ReadContext, Rejected, content_digest
-from clarity.ingest._csv import open_text
 
 __all__ = ["choi_nonwear", "read_actigraphy"]
 
@@ -84,22 +85,6 @@ def choi_nonwear(
     return nonwear
 
 
-_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S")
-
-
-def _parse_time(text: str) -> datetime:
-    """Parse a device timestamp; exports differ (e.g. Actiwatch writes '3:18:00')."""
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        for layout in _TIME_FORMATS:
-            try:
-                return datetime.strptime(text, layout)
-            except ValueError:
-                continue
-    raise ValueError(f"timestamp {text!r} is not a date and time")
-
-
 def _parse_actigraph_header(lines: list[str]) -> tuple[datetime, int] | None:
     if not lines or "ActiGraph" not in lines[0]:
         return None
@@ -113,78 +98,136 @@ def _parse_actigraph_header(lines: list[str]) -> tuple[datetime, int] | None:
     return start, h * 3600 + m * 60 + s
 
 
-def _read(
-    context: ReadContext,
-) -> tuple[list[tuple[int, datetime, float]], list[Rejected], str | None]:
-    """Parse rows as (line, local time, count); collect bad rows; note a truncation."""
-    rows: list[tuple[int, datetime, float]] = []
-    bad: list[Rejected] = []
-    truncated = None
-    handle = open_text(context.path)
-    number = 0
+@dataclass
+class _Table:
+    """The parsed rows: line numbers, local times and counts (NaT or NaN when unreadable)."""
+
+    lines: np.ndarray
+    local: pd.DatetimeIndex
+    counts: np.ndarray
+    raw: list[str]
+
+
+def _layout(
+    data: bytes,
+) -> tuple[int, int, str, int | None, tuple[datetime, int] | None] | Rejected:
+    """Find the header: lines before it, its text, the time column, and an ActiGraph start."""
+    head = data[:8192].decode("utf-8", errors="replace").splitlines()[:12]
+    if not head:
+        return Rejected(location="file", reason="the file is empty or unreadable", original=b"")
     try:
-        head: list[str] = []
-        for line in handle:
-            number += 1
-            head.append(line)
-            if len(head) >= 11 or ("ActiGraph" not in head[0] and len(head) == 1):
-                break
         actigraph = _parse_actigraph_header(head)
-        if actigraph is not None:
-            start, epoch = actigraph
-            header_line = head[-1] if len(head) >= 11 else next(handle)
-        else:
-            start, epoch, header_line = None, 0, head[0]
-        columns = [c.strip().strip('"').lower() for c in header_line.split(",")]
-        value_column = next((columns.index(c) for c in _ACTIVITY if c in columns), None)
-        time_column = next((columns.index(c) for c in _TIME if c in columns), None)
-        if value_column is None or (time_column is None and start is None):
-            bad.append(
-                Rejected(
-                    location="header",
-                    reason=f"no activity column ({', '.join(_ACTIVITY)}) and timestamp "
-                    f"column in {columns}",
-                    original=header_line.encode(),
-                    errors=(FieldError("header", "unknown layout"),),
-                )
-            )
-            return rows, bad, truncated
-        index = 0
-        for line in handle:
-            number += 1
-            values = line.rstrip("\r\n").split(",")
-            try:
-                count = float(values[value_column])
-                if not np.isfinite(count) or count < 0:
-                    raise ValueError(
-                        f"activity count {values[value_column]!r} is negative or not finite"
-                    )
-                if time_column is not None:
-                    moment = _parse_time(values[time_column].strip().strip('"'))
-                else:
-                    assert start is not None
-                    moment = start + timedelta(seconds=epoch * index)
-                index += 1
-            except (ValueError, IndexError) as error:
-                bad.append(
-                    Rejected(
-                        location=f"line {number}",
-                        reason=f"unreadable row: {error}",
-                        original=line.encode(),
-                        topic="ingest.actigraphy",
-                        errors=(FieldError("activity", str(error)),),
-                    )
-                )
-                continue
-            rows.append((number, moment, count))
-    except (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as error:
-        truncated = (
-            f"the file is truncated or corrupt after line {number} "
-            f"({type(error).__name__}: {error})"
+    except (KeyError, ValueError) as error:
+        return Rejected(
+            location="header",
+            reason=f"unreadable ActiGraph header: {error}",
+            original="\n".join(head).encode(),
         )
-    finally:
-        handle.close()
-    return rows, bad, truncated
+    skip = 10 if actigraph is not None else 0
+    header = head[skip] if len(head) > skip else ""
+    columns = [c.strip().strip('"').lower() for c in header.split(",")]
+    value = next((columns.index(c) for c in _ACTIVITY if c in columns), None)
+    time_column = next((columns.index(c) for c in _TIME if c in columns), None)
+    if value is None or (time_column is None and actigraph is None):
+        return Rejected(
+            location="header",
+            reason=f"no activity column ({', '.join(_ACTIVITY)}) and timestamp column in {columns}",
+            original=header.encode(),
+            errors=(FieldError("header", "unknown layout"),),
+        )
+    return skip, value, header, time_column, actigraph
+
+
+def _bytes(context: ReadContext) -> tuple[bytes, str | None]:
+    """Return the file's text up to its last whole line; a damaged gzip keeps what came before."""
+    raw = context.path.read_bytes()
+    if context.path.suffix != ".gz":
+        return raw, None
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    parts: list[bytes] = []
+    problem = None
+    try:
+        while raw:
+            parts.append(inflater.decompress(raw))
+            if not inflater.eof:
+                problem = "the gzip stream ends early"
+                break
+            raw = inflater.unused_data  # concatenated gzip members
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if raw else inflater
+    except zlib.error as error:
+        problem = f"zlib.error: {error}"
+    data = b"".join(parts)
+    if problem is None:
+        return data, None
+    data = data[: data.rfind(b"\n") + 1]
+    lines = data.count(b"\n")
+    return data, f"the file is truncated or corrupt after line {lines} ({problem})"
+
+
+def _read(
+    data: bytes, layout: tuple[int, int, str, int | None, tuple[datetime, int] | None]
+) -> tuple[_Table, str | None]:
+    """Parse the rows: line numbers, local times and counts, unreadable ones as NaT or NaN."""
+    skip, value, _, time_column, actigraph = layout
+    columns = [value] if time_column is None else [time_column, value]
+    truncated = None
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(data),
+            skiprows=skip,
+            header=0,
+            usecols=columns,
+            dtype=str,
+            skip_blank_lines=True,
+            keep_default_na=False,
+        )
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        ValueError,
+        UnicodeDecodeError,
+    ) as error:
+        truncated = f"the rows cannot be parsed ({type(error).__name__}: {error})"
+        frame = pd.DataFrame({"time": [], "value": []}, dtype=str)
+    names = list(frame.columns)
+    value_name = names[-1]
+    counts = pd.to_numeric(frame[value_name], errors="coerce").to_numpy(dtype=float)
+    if time_column is None:
+        assert actigraph is not None
+        start, epoch = actigraph
+        local = pd.DatetimeIndex(
+            pd.Timestamp(start) + pd.to_timedelta(np.arange(len(frame)) * epoch, unit="s")
+        )
+        texts = frame[value_name].astype(str).tolist()
+    else:
+        time_name = names[0]
+        local = pd.DatetimeIndex(
+            pd.to_datetime(frame[time_name], format="ISO8601", errors="coerce")
+        )
+        texts = (frame[time_name].astype(str) + "," + frame[value_name].astype(str)).tolist()
+    lines = np.arange(len(frame)) + skip + 2
+    return _Table(lines=lines, local=local, counts=counts, raw=texts), truncated
+
+
+def _bad_row(line: int, text: str, reason: str, field: str, kind: str = "value_error") -> Rejected:
+    return Rejected(
+        location=f"line {line}",
+        reason=reason,
+        original=text.encode(),
+        topic="ingest.actigraphy",
+        errors=(FieldError(field, reason, kind),),
+    )
+
+
+def _to_utc(local: pd.DatetimeIndex, zone: str) -> np.ndarray:
+    """Local wall-clock to UTC seconds; NaT-safe; repeated hours resolved by order."""
+    try:
+        utc = local.tz_localize(zone, ambiguous="infer", nonexistent="NaT")
+    except (ValueError, TypeError):
+        # Not monotonic around a clock change: take the first reading of repeated times.
+        utc = local.tz_localize(zone, ambiguous=np.ones(len(local), dtype=bool), nonexistent="NaT")
+    seconds: np.ndarray = np.asarray(utc.asi8, dtype=np.int64)
+    return np.where(utc.isna(), np.iinfo(np.int64).min, seconds // 1_000_000_000)
 
 
 def read_actigraphy(context: ReadContext) -> Iterator[Item]:
@@ -199,7 +242,7 @@ def read_actigraphy(context: ReadContext) -> Iterator[Item]:
     ------
     Accepted or Rejected
         One record per week that has data; one rejection per unreadable row,
-        repeated minute, or truncation.
+        repeated time, or truncation.
     """
     if context.timezone is None or context.patient is None:
         missing = "timezone" if context.timezone is None else "patient"
@@ -212,9 +255,48 @@ def read_actigraphy(context: ReadContext) -> Iterator[Item]:
             errors=(FieldError(missing, "unknown"),),
         )
         return
-    zone = ZoneInfo(context.timezone)
-    rows, bad, truncated = _read(context)
-    yield from bad
+    data, damaged = _bytes(context)
+    layout = _layout(data)
+    if isinstance(layout, Rejected):
+        yield layout
+        if damaged:
+            yield Rejected(
+                location="end of file",
+                reason=damaged,
+                original=context.path.name.encode(),
+                topic="ingest.actigraphy",
+                errors=(FieldError("file", "truncated", "truncated"),),
+            )
+        return
+    table, unparsable = _read(data, layout)
+    truncated = damaged or unparsable
+    seconds = _to_utc(table.local, context.timezone)
+    unreadable = np.isnan(table.counts) | (table.counts < 0) | ~np.isfinite(table.counts)
+    no_time = seconds == np.iinfo(np.int64).min
+    for k in np.flatnonzero(unreadable | no_time):
+        reason = (
+            f"unreadable row: time {table.raw[k]!r} is not a date and time in {context.timezone}"
+            if no_time[k]
+            else f"unreadable row: activity count in {table.raw[k]!r} is negative or not finite"
+        )
+        yield _bad_row(
+            int(table.lines[k]), table.raw[k], reason, "timestamp" if no_time[k] else "activity"
+        )
+    good = np.flatnonzero(~(unreadable | no_time))
+    _, first = np.unique(seconds[good], return_index=True)
+    repeats = np.setdiff1d(np.arange(good.size), first)
+    first_line = dict(
+        zip(seconds[good][first].tolist(), table.lines[good][first].tolist(), strict=True)
+    )
+    for k in good[repeats]:
+        moment = datetime.fromtimestamp(int(seconds[k]), UTC).isoformat()
+        yield _bad_row(
+            int(table.lines[k]),
+            table.raw[k],
+            f"repeats the time {moment} (first at line {first_line[int(seconds[k])]})",
+            "timestamp",
+            "duplicate",
+        )
     if truncated:
         yield Rejected(
             location="end of file",
@@ -223,42 +305,18 @@ def read_actigraphy(context: ReadContext) -> Iterator[Item]:
             topic="ingest.actigraphy",
             errors=(FieldError("file", "truncated", "truncated"),),
         )
-    if not rows:
+    kept = good[np.sort(first)]
+    if kept.size == 0:
         return
-    # Local wall-clock to UTC. After a clock is set back, a local time repeats:
-    # a time earlier than the previous row's is its second occurrence.
-    utc_seconds: list[tuple[int, int, float]] = []
-    previous = None
-    for number, moment, count in rows:
-        instant = moment.replace(tzinfo=zone, fold=0).astimezone(UTC)
-        if previous is not None and instant <= previous:
-            instant = moment.replace(tzinfo=zone, fold=1).astimezone(UTC)
-        previous = instant
-        utc_seconds.append((number, int(instant.timestamp()), count))
-    first_local = rows[0][1]
+    zone = ZoneInfo(context.timezone)
+    first_local = table.local[kept[0]].to_pydatetime()
     origin = datetime.combine(first_local.date(), datetime.min.time(), tzinfo=zone).astimezone(UTC)
-    origin_second = int(origin.timestamp())
-    last = max(s for _, s, _ in utc_seconds)
-    span = (last - origin_second) // 60 + 1
-    weeks = -(-span // MINUTES_PER_WEEK)
+    slots = (seconds[kept] - int(origin.timestamp())) // 60  # sub-minute epochs add up
+    weeks = int(slots.max()) // MINUTES_PER_WEEK + 1
     counts = np.zeros(weeks * MINUTES_PER_WEEK)
     recorded = np.zeros(weeks * MINUTES_PER_WEEK, dtype=bool)
-    seen: dict[int, int] = {}
-    for number, second, count in utc_seconds:
-        if second in seen:
-            yield Rejected(
-                location=f"line {number}",
-                reason=f"repeats the time {datetime.fromtimestamp(second, UTC).isoformat()} "
-                f"(first at line {seen[second]})",
-                original=str(count).encode(),
-                topic="ingest.actigraphy",
-                errors=(FieldError("timestamp", "duplicate minute", "duplicate"),),
-            )
-            continue
-        seen[second] = number
-        slot = (second - origin_second) // 60  # epochs shorter than a minute add up
-        counts[slot] += count
-        recorded[slot] = True
+    np.add.at(counts, slots, table.counts[kept])
+    recorded[slots] = True
     wear = recorded & ~choi_nonwear((counts == 0) | ~recorded)
     for week in range(weeks):
         block = slice(week * MINUTES_PER_WEEK, (week + 1) * MINUTES_PER_WEEK)
@@ -270,8 +328,8 @@ def read_actigraphy(context: ReadContext) -> Iterator[Item]:
         payload = ActigraphyWeek(
             start=start,
             timezone=context.timezone,
-            counts=tuple(float(c) for c in week_counts),
-            wear=tuple(bool(w) for w in week_wear),
+            counts=tuple(week_counts.tolist()),
+            wear=tuple(week_wear.tolist()),
         )
         yield Accepted(
             context.envelope(
