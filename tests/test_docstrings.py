@@ -19,6 +19,9 @@ PACKAGES = [
     "clarity.store",
     "clarity.registry",
     "clarity.testing",
+    "clarity.ingest",
+    "clarity.synth",
+    "clarity.reference",
 ]
 
 # GL08: no docstring; PR01/PR02: parameters undocumented or unknown; RT01: no Returns;

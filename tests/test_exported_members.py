@@ -14,6 +14,9 @@ PACKAGES = [
     "clarity.registry",
     "clarity.testing",
     "clarity.cli",
+    "clarity.ingest",
+    "clarity.synth",
+    "clarity.reference",
 ]
 
 

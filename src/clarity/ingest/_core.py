@@ -163,7 +163,15 @@ class Rejected:
 
 @dataclass(frozen=True)
 class Skipped:
-    """Input that is valid but not used by Clarity (e.g. a body-weight Observation)."""
+    """Input that is valid but not used by Clarity (e.g. a body-weight Observation).
+
+    Parameters
+    ----------
+    location
+        Where in the file.
+    reason
+        Why it is not used.
+    """
 
     location: str
     reason: str
@@ -203,7 +211,18 @@ class ReadContext:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def producer(self, reader: str) -> Producer:
-        """Lineage of records made by a reader of this code version."""
+        """Return the lineage of records made by a reader of this code version.
+
+        Parameters
+        ----------
+        reader
+            The reader's name, e.g. ``"fhir"``.
+
+        Returns
+        -------
+        Producer
+            Service ``ingest``, model ``<reader>-reader``, this code version.
+        """
         return Producer(
             service="ingest",
             model_name=f"{reader}-reader",
@@ -260,7 +279,27 @@ class ReadContext:
 
 @dataclass
 class FileReport:
-    """What ingesting one file did."""
+    """What ingesting one file did.
+
+    Parameters
+    ----------
+    path
+        The file, as named in records' ``source``.
+    format
+        Its format.
+    accepted
+        Records newly on the bus.
+    already
+        Records that were on the bus already.
+    rejected
+        Items refused and kept on the dead-letter topic.
+    skipped
+        Valid input that Clarity does not use.
+    by_topic
+        Records accepted or already present, by topic.
+    messages
+        The first 200 rejection messages.
+    """
 
     path: str
     format: str
@@ -279,7 +318,13 @@ class FileReport:
 
 @dataclass
 class IngestReport:
-    """What an ingest run did, file by file."""
+    """What an ingest run did, file by file.
+
+    Parameters
+    ----------
+    files
+        One report per file, in the order read.
+    """
 
     files: list[FileReport] = field(default_factory=list)
 
@@ -304,7 +349,13 @@ class IngestReport:
         return all(f.ok for f in self.files)
 
     def by_topic(self) -> dict[str, int]:
-        """Count the records accepted or already present, by topic."""
+        """Count the records accepted or already present, by topic.
+
+        Returns
+        -------
+        dict
+            Records by topic, over every file.
+        """
         totals: dict[str, int] = {}
         for report in self.files:
             for topic, count in report.by_topic.items():

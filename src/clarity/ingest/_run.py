@@ -48,7 +48,21 @@ _NOT_PATIENT_DATA = {"reference_vcf", "reference_plink", "phenotypes"}
 
 @dataclass(frozen=True)
 class IngestTarget:
-    """One file to ingest, with what is known about it."""
+    """One file to ingest, with what is known about it.
+
+    Parameters
+    ----------
+    path
+        The file.
+    format
+        One of :data:`FORMATS`.
+    source
+        How records name the file in ``source``.
+    patient
+        Source patient id of a single-patient file.
+    timezone
+        IANA zone of local timestamps.
+    """
 
     path: Path
     format: str

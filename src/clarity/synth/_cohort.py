@@ -69,7 +69,19 @@ class CohortConfig(BaseModel):
 
 @dataclass
 class CohortSummary:
-    """What was written."""
+    """What was written.
+
+    Parameters
+    ----------
+    out
+        The cohort directory.
+    patients
+        Number of patients.
+    files
+        Number of data files listed in the manifest.
+    expected
+        Records each ingest topic should receive when every file is ingested.
+    """
 
     out: Path
     patients: int

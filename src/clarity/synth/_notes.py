@@ -236,7 +236,7 @@ def _misspell(text: str, rng: np.random.Generator) -> str:
             ("suicidal", "sucidal"),
             ("suicidal", "suicidial"),
             ("ideation", "ideaton"),
-            ("thoughts", "thougths"),
+            ("thoughts", "thougths"),  # codespell:ignore
         ):
             if right in text:
                 return text.replace(right, wrong, 1)
