@@ -121,7 +121,6 @@ def test_fhir__good_bundle_gives_one_record_per_resource(bus, tmp_path):
             "field 'effectiveDateTime': missing",
         ),
         (_phq9(when="2031-01-01T00:00:00Z"), "Observation/obs-1", "is in the future"),
-        (_medication(unit="tablet"), "MedicationStatement/med-1", "'tablet' is not a mass unit"),
         (
             {**_medication(), "medicationCodeableConcept": {"text": "sertraline"}},
             "MedicationStatement/med-1",
@@ -156,6 +155,93 @@ def test_fhir__each_bad_resource_is_refused_with_its_reason_and_the_rest_lands(
     assert reason in letter.reason
     assert json.loads(letter.original)["resourceType"] == bad["resourceType"]
     assert letter.rejected_by == "ingest"
+
+
+def test_fhir__a_dose_in_tablets_is_reported_and_the_drug_kept_without_dose(bus, tmp_path):
+    report = run(bus, _write(tmp_path, _patient(), _medication(unit="tablet")))
+    assert (report.accepted, report.rejected) == (2, 1)
+    (medication,) = records(bus, "ingest.medication")
+    assert medication.payload.dose_mg is None and medication.payload.rxnorm == "36437"
+    assert "'tablet' is not a mass unit" in dead_letters(bus)[0].reason
+
+
+def test_fhir__references_by_full_url_resolve(bus, tmp_path):
+    patient = {"fullUrl": "urn:uuid:1b6c0a6e-1d2c-4c1e-9a0e-5d9f4a8f1111", "resource": _patient()}
+    observation = _phq9()
+    observation["subject"] = {"reference": patient["fullUrl"]}
+    path = tmp_path / "synthea.json"
+    path.write_text(
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "transaction",
+                "entry": [patient, {"fullUrl": "urn:uuid:2", "resource": observation}],
+            }
+        )
+    )
+    report = run(bus, path)
+    assert report.ok and report.accepted == 2
+
+
+def test_fhir__a_corrected_panel_member_is_a_new_record(bus, tmp_path):
+    members = [
+        {
+            "resourceType": "Observation",
+            "id": f"i{n}",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": c}]},
+            "subject": SUBJECT,
+            "effectiveDateTime": "2025-06-01T10:00:00Z",
+            "valueInteger": 1,
+        }
+        for n, c in enumerate(PHQ9.item_loincs)
+    ]
+    total = {
+        **members[0],
+        "id": "t",
+        "code": {"coding": [{"system": "http://loinc.org", "code": PHQ9.total_loinc}]},
+        "valueInteger": 9,
+    }
+    panel = {
+        **members[0],
+        "id": "panel",
+        "code": {"coding": [{"system": "http://loinc.org", "code": PHQ9.panel_loinc}]},
+        "hasMember": [{"reference": f"Observation/{m['id']}"} for m in [*members, total]],
+    }
+    del panel["valueInteger"]
+    run(bus, _write(tmp_path, _patient(), panel, *members, total))
+    members[0]["valueInteger"], total["valueInteger"] = 2, 10
+    again = run(bus, _write(tmp_path, _patient(), panel, *members, total))
+    assert again.accepted == 1  # the corrected questionnaire; the patient is already there
+    assert sorted(r.payload.total_score for r in records(bus, "ingest.observation")) == [9, 10]
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        {
+            **_medication(),
+            "dosage": [{"timing": {"repeat": {"frequency": 2, "period": 0, "periodUnit": "d"}}}],
+        },
+        {"resourceType": 7, "id": "x"},
+    ],
+)
+def test_fhir__odd_shapes_are_refused_not_crashes(bus, tmp_path, resource):
+    report = run(bus, _write(tmp_path, _patient(), resource))
+    assert (report.accepted, report.rejected) == (1, 1)
+
+
+def test_fhir__deeply_nested_json_is_refused(bus, tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text('{"resourceType": "Bundle", "entry": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    report = run(bus, path)
+    assert report.rejected == 1 and "not valid JSON" in dead_letters(bus)[0].reason
+
+
+def test_fhir__patient_source_ids_stay_out_of_payload_and_location(bus, tmp_path):
+    run(bus, _write(tmp_path, _patient(), _phq9()))
+    patient = records(bus, "ingest.patient")[0]
+    assert patient.payload.fhir_id is None and "P-1" not in patient.source
 
 
 def test_fhir__malformed_json_is_refused_whole(bus, tmp_path):

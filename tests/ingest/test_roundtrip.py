@@ -66,3 +66,21 @@ def test_roundtrip__records_carry_pseudonyms_not_source_ids(bus, cohort):
         assert record.source.startswith(
             tuple(["fhir/", "actigraphy/", "physiology/", "mood/", "pgx/", "genotypes/"])
         )
+
+
+def test_roundtrip__mood_reports_sit_at_local_noon_of_each_patient(bus, cohort):
+    from zoneinfo import ZoneInfo
+
+    run(bus, cohort)
+    zones = {
+        Pseudonymizer(KEY)(r.source_id): r.timezone
+        for r in pq.read_table(cohort / "truth" / "patients.parquet").to_pandas().itertuples()
+    }
+    for record in records(bus, "ingest.mood"):
+        assert record.observed_at.astimezone(ZoneInfo(zones[record.patient_id])).hour == 12
+
+
+def test_roundtrip__note_ids_join_the_ground_truth(bus, cohort):
+    run(bus, cohort)
+    truth = set(pq.read_table(cohort / "truth" / "notes.parquet").to_pandas().note_id)
+    assert {r.payload.note_id for r in records(bus, "ingest.note")} == truth

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -71,7 +73,12 @@ def test_mood__any_rows_are_accepted_or_rejected_one_for_one(tmp_path_factory, r
     items = list(
         read_mood(ReadContext(path=path, source="m.csv", pseudonym=Pseudonymizer(KEY), now=NOW))
     )
-    assert len(items) == sum(1 for line in lines if line.strip())
+    # One item per CSV record, as the csv module reads them (quotes may join lines).
+    with path.open(newline="") as handle:
+        found = [
+            r for r in list(csv.reader(handle))[1:] if r and not (len(r) == 1 and not r[0].strip())
+        ]
+    assert len(items) == len(found)
 
 
 PGX_HEADER = "patient_id,gene,diplotype,phenotype,activity_score,lab,test,reported_date\n"
@@ -117,3 +124,40 @@ def test_pgx_panel__rows_of_one_report_make_one_result(bus, tmp_path):
     assert (report.accepted, report.rejected) == (2, 0)
     genes = sorted(len(r.payload.calls) for r in records(bus))
     assert genes == [1, 3]
+
+
+def test_pgx_panel__a_repeated_gene_row_is_refused_and_the_panel_kept(bus, tmp_path):
+    path = tmp_path / "panel.csv"
+    path.write_text(
+        PGX_HEADER
+        + "A1,CYP2D6,*1/*4,,,Lab,Panel,2025-01-01\nA1,CYP2C19,*1/*2,,,Lab,Panel,2025-01-01\nA1,CYP2D6,*1/*1,,,Lab,Panel,2025-01-01\n"
+    )
+    report = run(bus, path)
+    assert (report.accepted, report.rejected) == (1, 1)
+    assert "called again in the same report (first at line 2)" in dead_letters(bus)[0].reason
+    assert len(records(bus)[0].payload.calls) == 2
+
+
+def test_mood__a_quoted_comment_may_span_lines(bus, tmp_path):
+    path = tmp_path / "mood.csv"
+    path.write_text(
+        MOOD_HEADER
+        + 'A1,2025-01-01,6,2,5,7.5,6,"slept badly,\nwoke at 4"\nA1,2025-01-02,7,2,5,7.5,6,\n'
+    )
+    report = run(bus, path)
+    assert (report.accepted, report.rejected) == (2, 0)
+    assert sorted(r.payload.comment or "" for r in records(bus)) == ["", "slept badly,\nwoke at 4"]
+
+
+def test_ingest__a_truncated_file_keeps_its_good_rows_and_the_run_goes_on(bus, tmp_path):
+    import gzip
+
+    rows = "".join(f"A1,2025-01-{d:02d},5,3,3,7,5,\n" for d in range(1, 29))
+    damaged = tmp_path / "mood.csv.gz"
+    damaged.write_bytes(gzip.compress((MOOD_HEADER + rows).encode())[:-30])
+    healthy = tmp_path / "other.csv"
+    healthy.write_text(MOOD_HEADER + "B2,2025-01-01,5,3,3,7,5,\n")
+    report = run(bus, damaged, healthy)
+    first, second = report.files
+    assert first.rejected == 1 and "cannot be read to the end" in first.messages[0]
+    assert first.accepted >= 0 and second.accepted == 1

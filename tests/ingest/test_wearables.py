@@ -239,3 +239,91 @@ def test_physiology__naive_timestamps_need_a_time_zone(bus, tmp_path):
     path.write_text("timestamp,rr_ms\n2025-05-01 07:00:00,800\n")
     report = run(bus, path)
     assert report.rejected == 1 and "has no UTC offset" in dead_letters(bus)[0].reason
+
+
+def test_actigraphy__rows_out_of_order_land_at_their_own_time(bus, tmp_path):
+    path = tmp_path / "A1.csv"
+    path.write_text(
+        "timestamp,activity\n2025-03-04 00:00:00,7\n2025-03-03 00:01:00,9\n2025-03-03 00:00:00,5\n"
+    )
+    report = run(bus, path, timezone="UTC")
+    assert report.ok and report.accepted == 1
+    (week,) = records(bus)
+    assert week.observed_at.isoformat() == "2025-03-03T00:00:00+00:00"
+    assert (week.payload.counts[0], week.payload.counts[1], week.payload.counts[1440]) == (
+        5.0,
+        9.0,
+        7.0,
+    )
+
+
+def test_actigraphy__the_repeated_autumn_hour_is_read_in_order(bus, tmp_path):
+    # 26 October 2025, Oslo: 03:00 summer time becomes 02:00 winter time; 02:xx happens twice.
+    times = pd.date_range(
+        "2025-10-25 00:00", "2025-10-27 00:00", freq="min", tz="Europe/Oslo", inclusive="left"
+    )
+    path = tmp_path / "A2.csv"
+    path.write_text(
+        "timestamp,activity\n"
+        + "".join(f"{t.tz_localize(None):%Y-%m-%d %H:%M:%S},3\n" for t in times)
+    )
+    report = run(bus, path, timezone="Europe/Oslo")
+    assert report.ok, report.files[0].messages[:3]
+    (week,) = records(bus)
+    assert sum(week.payload.wear) == len(times)  # 49 hours of minutes, none lost as duplicates
+
+
+def test_actigraphy__timestamps_with_offsets_and_semicolons(bus, tmp_path):
+    path = tmp_path / "A3.csv"
+    path.write_text(
+        "timestamp;activity\n2025-03-03T01:00:00+01:00;4\n2025-03-03T01:01:00+01:00;6\n"
+    )
+    report = run(bus, path, timezone="Europe/Oslo")
+    assert report.ok and report.accepted == 1
+    assert records(bus)[0].payload.counts[60:62] == (4.0, 6.0)  # 01:00 local, from local midnight
+
+
+def test_actigraphy__an_unknown_zone_is_refused(bus, tmp_path):
+    report = run(bus, _actigraphy(tmp_path / "A1.csv", 100), timezone="Mars/Olympus")
+    assert report.rejected == 1 and "is not an IANA zone" in dead_letters(bus)[0].reason
+
+
+def test_rr__a_repeated_beat_is_refused(bus, tmp_path):
+    path = _rr(tmp_path / "A1.rr.csv", [800.0] * 10)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines[:5], lines[4], *lines[5:]]) + "\n")
+    report = run(bus, path)
+    assert report.rejected == 1 and "repeats the beat" in dead_letters(bus)[0].reason
+    assert len(records(bus)[0].payload.rr_ms) == 10
+
+
+@pytest.mark.parametrize("style", ["milliseconds", "batched"])
+def test_ecg__the_rate_is_inferred_from_rounded_or_batched_timestamps(bus, tmp_path, style):
+    start = pd.Timestamp("2025-05-01T08:00:00+02:00")
+    rows = []
+    for k in range(1300):
+        if style == "milliseconds":
+            moment = start + pd.Timedelta(milliseconds=round(k * 1000 / 130))
+        else:  # Polar sends samples in packets of 73 with one timestamp each
+            moment = start + pd.Timedelta(seconds=(k // 73) * 73 / 130)
+        rows.append(f"{moment.isoformat()},{500}\n")
+    path = tmp_path / "A1.ecg.csv"
+    path.write_text("timestamp,ecg_uv\n" + "".join(rows))
+    report = run(bus, path)
+    assert report.ok and report.accepted == 1
+    assert records(bus)[0].payload.sampling_rate_hz == pytest.approx(130, rel=0.08)
+
+
+def test_ecg__a_bad_sample_is_refused_alone_and_a_unit_in_the_rate_is_read(bus, tmp_path):
+    times = pd.date_range(
+        "2025-05-01T08:00:00+02:00", periods=260, freq=pd.Timedelta(seconds=1 / 130)
+    )
+    values = ["nan" if k == 100 else "900" for k in range(260)]
+    path = tmp_path / "A1.ecg.csv"
+    path.write_text(
+        "# sampling_rate_hz=130Hz\ntimestamp,ecg_uv\n"
+        + "".join(f"{t.isoformat()},{v}\n" for t, v in zip(times, values, strict=True))
+    )
+    report = run(bus, path)
+    assert report.rejected == 1 and "not a finite number" in dead_letters(bus)[0].reason
+    assert sum(len(r.payload.values_mv) for r in records(bus)) == 259

@@ -31,7 +31,7 @@ def _digests(root: Path) -> dict[str, str]:
 
 
 def test_generate_cohort__same_seed_gives_byte_identical_files(tmp_path):
-    config = CohortConfig(patients=3, days=14, seed=5, workers=1, reference_samples=200)
+    config = CohortConfig(patients=6, days=14, seed=5, workers=1, reference_samples=200)
     first = _digests(generate_cohort(config, tmp_path / "a").out)
     second = _digests(generate_cohort(config.model_copy(update={"workers": 2}), tmp_path / "b").out)
     assert first == second

@@ -15,7 +15,7 @@ import hmac
 import os
 import secrets
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -196,6 +196,8 @@ class ReadContext:
         The source patient id of a single-patient file (actigraphy, RR, ECG).
     timezone
         IANA zone of local timestamps in the file.
+    zones
+        IANA zone by source patient id, for files that mix patients (mood).
     genome_build
         Build of a PLINK file's positions (``.bim`` does not say).
     now
@@ -207,6 +209,7 @@ class ReadContext:
     pseudonym: Pseudonymizer
     patient: str | None = None
     timezone: str | None = None
+    zones: Mapping[str, str] = field(default_factory=dict)
     genome_build: str = "grch38"
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 

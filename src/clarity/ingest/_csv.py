@@ -20,10 +20,11 @@ def open_text(path: Path) -> IO[str]:
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str], str]]:
-    """Yield ``(line number, row by lower-case column, raw line)`` of a CSV/TSV file.
+    """Yield ``(line number, row by lower-case column, raw text)`` of a CSV/TSV file.
 
     Lines starting with ``#`` before the header are comments. The delimiter
-    (comma, semicolon or tab) is taken from the header line.
+    (comma, semicolon or tab) is taken from the header line. Quoted fields may
+    span lines; the line number is where the row starts.
 
     Parameters
     ----------
@@ -33,7 +34,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str], str]]:
     Yields
     ------
     tuple
-        The 1-based line number, the row, and the line as written.
+        The 1-based line number, the row, and the row as written.
     """
     with open_text(path) as handle:
         number = 0
@@ -44,13 +45,12 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str], str]]:
                 break
         delimiter = max((",", ";", "\t"), key=header_line.count)
         columns = [c.strip().lower() for c in next(csv.reader([header_line], delimiter=delimiter))]
-        for line in handle:
-            number += 1
-            if not line.strip():
-                continue
-            values = next(csv.reader([line], delimiter=delimiter))
-            yield (
-                number,
-                dict(zip(columns, (v.strip() for v in values), strict=False)),
-                line.rstrip("\r\n"),
-            )
+        reader = csv.reader(handle, delimiter=delimiter)
+        consumed = 0
+        for values in reader:
+            start = number + consumed + 1
+            consumed = reader.line_num
+            if not values or (len(values) == 1 and not values[0].strip()):
+                continue  # a blank line
+            raw = delimiter.join(values)
+            yield start, dict(zip(columns, (v.strip() for v in values), strict=False)), raw

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from clarity.bus import Bus
-from clarity.errors import FieldError, InputError
+from clarity.errors import ClarityError, FieldError, InputError
 from clarity.ingest._core import (
     FileReport,
     IngestReport,
@@ -62,6 +62,8 @@ class IngestTarget:
         Source patient id of a single-patient file.
     timezone
         IANA zone of local timestamps.
+    zones
+        IANA zone by source patient id, for multi-patient files.
     """
 
     path: Path
@@ -69,6 +71,7 @@ class IngestTarget:
     source: str
     patient: str | None = None
     timezone: str | None = None
+    zones: Mapping[str, str] = field(default_factory=dict)
 
 
 def detect_format(path: Path) -> str:
@@ -123,9 +126,15 @@ def detect_format(path: Path) -> str:
 
 def _from_manifest(directory: Path) -> list[IngestTarget]:
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    zones = {
+        f["patient"]: f["timezone"]
+        for f in manifest["files"]
+        if f.get("patient") and f.get("timezone")
+    }
+    zones |= manifest.get("timezones", {})
     targets = []
     for entry in manifest["files"]:
-        if entry["format"] in _NOT_PATIENT_DATA:
+        if entry["format"] in _NOT_PATIENT_DATA or entry["format"] not in FORMATS:
             continue
         targets.append(
             IngestTarget(
@@ -134,6 +143,7 @@ def _from_manifest(directory: Path) -> list[IngestTarget]:
                 source=entry["path"],
                 patient=entry.get("patient"),
                 timezone=entry.get("timezone"),
+                zones=zones,
             )
         )
     return targets
@@ -189,6 +199,7 @@ def plan(
             t.source,
             t.patient or patient or (_stem(t.path) if t.format in single_patient else None),
             t.timezone or timezone,
+            t.zones,
         )
         for t in targets
     ]
@@ -242,19 +253,24 @@ def ingest_paths(
             pseudonym=pseudonymizer,
             patient=target.patient,
             timezone=target.timezone,
+            zones=target.zones,
             genome_build=genome_build,
             now=moment,
         )
         sink = Sink(bus, file_report, moment)
         try:
             sink.consume(_counted(FORMATS[target.format](context), on_item))
-        except (OSError, UnicodeDecodeError) as error:
+        except ClarityError:
+            raise  # the bus itself failed: stop, do not mislabel the file
+        except Exception as error:
+            # Records read before the damage are kept; the rest of the file is refused.
             sink.flush()
             sink.reject(
                 Rejected(
                     location="file",
-                    reason=f"cannot be read: {error}",
-                    original=str(target.path).encode(),
+                    reason=f"cannot be read to the end ({type(error).__name__}: {error}); "
+                    "records before the damage were ingested",
+                    original=str(target.path.name).encode(),
                     errors=(FieldError("file", str(error), "unreadable"),),
                 )
             )

@@ -606,6 +606,12 @@ def generate_cohort(
         pq.write_table(
             pa.Table.from_pylist(table_rows), out / "truth" / f"{name}.parquet", compression="zstd"
         )
+    # Index and PLINK side files are listed too (not ingested), so every file has a digest.
+    files += [
+        {"path": p.relative_to(out).as_posix(), "format": "sidecar"}
+        for p in sorted(out.glob("*/*"))
+        if p.suffix in (".tbi", ".bim", ".fam")
+    ]
     for entry in files:
         entry["sha256"] = _sha256(out / entry["path"])
     expected: dict[str, int] = {}
@@ -617,6 +623,7 @@ def generate_cohort(
         # Everything that shapes the output; the worker count does not.
         "config": json.loads(config.model_dump_json(exclude={"workers"})),
         "files": files,
+        "timezones": {row["source_id"]: row["timezone"] for row in tables["patients"]},
         "expected_records": expected,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

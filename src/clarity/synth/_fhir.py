@@ -153,7 +153,7 @@ def _questionnaire(
 
 
 def _medications(
-    traits: PatientTraits, trajectory: Trajectory, as_request: bool
+    traits: PatientTraits, trajectory: Trajectory, as_request: bool, reason: str
 ) -> list[dict[str, Any]]:
     resources = []
     end = trajectory.days
@@ -190,7 +190,14 @@ def _medications(
                     "subject": {"reference": f"Patient/{traits.source_id}"},
                     "authoredOn": started,
                     "dosageInstruction": [dosage],
-                    "dispenseRequest": {"validityPeriod": {"start": started}},
+                    "dispenseRequest": {
+                        "validityPeriod": {"start": started}
+                        | (
+                            {"end": trajectory.date_of(course.stop_day).isoformat()}
+                            if stopped and course.stop_day is not None
+                            else {}
+                        )
+                    },
                 }
             )
             continue
@@ -206,7 +213,7 @@ def _medications(
             "subject": {"reference": f"Patient/{traits.source_id}"},
             "effectivePeriod": period,
             "dosage": [dosage],
-            "reasonCode": [{"coding": [{"system": _ICD10, "code": "F32.1"}]}],
+            "reasonCode": [{"coding": [{"system": _ICD10, "code": reason}]}],
         }
         if stopped and course.stop_reason:
             statement["statusReason"] = [{"text": course.stop_reason}]
@@ -295,12 +302,15 @@ def build_bundle(
             "valueQuantity": {"value": 72.5, "unit": "kg", "system": _UCUM, "code": "kg"},
         }
     )
-    resources += _medications(traits, trajectory, as_request=bool(rng.random() < 0.3))
+    diagnosis = "F33.1" if recurrent else "F32.1"
+    resources += _medications(
+        traits, trajectory, as_request=bool(rng.random() < 0.3), reason=diagnosis
+    )
     for note, visit in zip(notes, visits, strict=True):
         resources.append(
             {
                 "resourceType": "DocumentReference",
-                "id": _id(note.note_id),
+                "id": note.note_id,  # the ground truth's note id, so the two join
                 "status": "current",
                 "type": {"coding": [{"system": _LOINC, "code": "11506-3"}]},
                 "subject": {"reference": f"Patient/{traits.source_id}"},

@@ -98,14 +98,20 @@ def _parse_actigraph_header(lines: list[str]) -> tuple[datetime, int] | None:
     return start, h * 3600 + m * 60 + s
 
 
+_NO_TIME = np.iinfo(np.int64).min
+
+
 @dataclass
 class _Table:
-    """The parsed rows: line numbers, local times and counts (NaT or NaN when unreadable)."""
+    """The parsed rows: line numbers, UTC seconds (``_NO_TIME`` when unreadable), counts."""
 
     lines: np.ndarray
-    local: pd.DatetimeIndex
+    seconds: np.ndarray
     counts: np.ndarray
     raw: list[str]
+
+
+_Layout = tuple[int, int, str, int | None, tuple[datetime, int] | None]
 
 
 def _layout(
@@ -125,7 +131,8 @@ def _layout(
         )
     skip = 10 if actigraph is not None else 0
     header = head[skip] if len(head) > skip else ""
-    columns = [c.strip().strip('"').lower() for c in header.split(",")]
+    delimiter = max((",", ";", "\t"), key=header.count)
+    columns = [c.strip().strip('"').lower() for c in header.split(delimiter)]
     value = next((columns.index(c) for c in _ACTIVITY if c in columns), None)
     time_column = next((columns.index(c) for c in _TIME if c in columns), None)
     if value is None or (time_column is None and actigraph is None):
@@ -135,7 +142,7 @@ def _layout(
             original=header.encode(),
             errors=(FieldError("header", "unknown layout"),),
         )
-    return skip, value, header, time_column, actigraph
+    return skip, value, delimiter, time_column, actigraph
 
 
 def _bytes(context: ReadContext) -> tuple[bytes, str | None]:
@@ -164,16 +171,15 @@ def _bytes(context: ReadContext) -> tuple[bytes, str | None]:
     return data, f"the file is truncated or corrupt after line {lines} ({problem})"
 
 
-def _read(
-    data: bytes, layout: tuple[int, int, str, int | None, tuple[datetime, int] | None]
-) -> tuple[_Table, str | None]:
-    """Parse the rows: line numbers, local times and counts, unreadable ones as NaT or NaN."""
-    skip, value, _, time_column, actigraph = layout
+def _read(data: bytes, layout: _Layout, zone: str) -> tuple[_Table, str | None]:
+    """Parse the rows: line numbers, UTC seconds and counts, unreadable ones marked."""
+    skip, value, delimiter, time_column, actigraph = layout
     columns = [value] if time_column is None else [time_column, value]
-    truncated = None
+    problem = None
     try:
         frame = pd.read_csv(
             io.BytesIO(data),
+            sep=delimiter,
             skiprows=skip,
             header=0,
             usecols=columns,
@@ -187,7 +193,7 @@ def _read(
         ValueError,
         UnicodeDecodeError,
     ) as error:
-        truncated = f"the rows cannot be parsed ({type(error).__name__}: {error})"
+        problem = f"the rows cannot be parsed ({type(error).__name__}: {error})"
         frame = pd.DataFrame({"time": [], "value": []}, dtype=str)
     names = list(frame.columns)
     value_name = names[-1]
@@ -198,15 +204,46 @@ def _read(
         local = pd.DatetimeIndex(
             pd.Timestamp(start) + pd.to_timedelta(np.arange(len(frame)) * epoch, unit="s")
         )
+        seconds = _to_utc(local, zone)
         texts = frame[value_name].astype(str).tolist()
     else:
-        time_name = names[0]
-        local = pd.DatetimeIndex(
-            pd.to_datetime(frame[time_name], format="ISO8601", errors="coerce")
-        )
-        texts = (frame[time_name].astype(str) + "," + frame[value_name].astype(str)).tolist()
+        stamps = frame[names[0]].astype(str)
+        texts = (stamps + delimiter + frame[value_name].astype(str)).tolist()
+        if stamps.str.contains(_OFFSET).any():
+            # Timestamps that carry their offset need no zone to be placed.
+            parsed = pd.DatetimeIndex(
+                pd.to_datetime(stamps, format="ISO8601", errors="coerce", utc=True)
+            )
+            seconds = np.where(parsed.isna(), _NO_TIME, parsed.asi8 // 1_000_000_000)
+        else:
+            local = pd.DatetimeIndex(pd.to_datetime(stamps, format="ISO8601", errors="coerce"))
+            seconds = _to_utc(local, zone)
     lines = np.arange(len(frame)) + skip + 2
-    return _Table(lines=lines, local=local, counts=counts, raw=texts), truncated
+    return _Table(lines=lines, seconds=seconds, counts=counts, raw=texts), problem
+
+
+_OFFSET = r"(?:[+-]\d\d:?\d\d|Z)$"
+
+
+def _to_utc(local: pd.DatetimeIndex, zone: str) -> np.ndarray:
+    """Convert local wall-clock times to UTC seconds, in file order.
+
+    A time that does not exist (the hour skipped in spring) is unreadable. A
+    time that occurs twice (the hour repeated in autumn) is its first
+    occurrence, unless that would not move forward from the previous row, in
+    which case the device is in the repeated hour's second pass.
+    """
+    n = len(local)
+    summer = local.tz_localize(zone, ambiguous=np.ones(n, dtype=bool), nonexistent="NaT")
+    winter = local.tz_localize(zone, ambiguous=np.zeros(n, dtype=bool), nonexistent="NaT")
+    first = np.where(summer.isna(), _NO_TIME, summer.asi8 // 1_000_000_000)
+    second = np.where(winter.isna(), _NO_TIME, winter.asi8 // 1_000_000_000)
+    seconds = first.copy()
+    for k in np.flatnonzero(first != second):
+        previous = seconds[k - 1] if k else _NO_TIME
+        if previous != _NO_TIME and first[k] <= previous:
+            seconds[k] = second[k]
+    return seconds
 
 
 def _bad_row(line: int, text: str, reason: str, field: str, kind: str = "value_error") -> Rejected:
@@ -217,17 +254,6 @@ def _bad_row(line: int, text: str, reason: str, field: str, kind: str = "value_e
         topic="ingest.actigraphy",
         errors=(FieldError(field, reason, kind),),
     )
-
-
-def _to_utc(local: pd.DatetimeIndex, zone: str) -> np.ndarray:
-    """Local wall-clock to UTC seconds; NaT-safe; repeated hours resolved by order."""
-    try:
-        utc = local.tz_localize(zone, ambiguous="infer", nonexistent="NaT")
-    except (ValueError, TypeError):
-        # Not monotonic around a clock change: take the first reading of repeated times.
-        utc = local.tz_localize(zone, ambiguous=np.ones(len(local), dtype=bool), nonexistent="NaT")
-    seconds: np.ndarray = np.asarray(utc.asi8, dtype=np.int64)
-    return np.where(utc.isna(), np.iinfo(np.int64).min, seconds // 1_000_000_000)
 
 
 def read_actigraphy(context: ReadContext) -> Iterator[Item]:
@@ -255,6 +281,16 @@ def read_actigraphy(context: ReadContext) -> Iterator[Item]:
             errors=(FieldError(missing, "unknown"),),
         )
         return
+    try:
+        zone = ZoneInfo(context.timezone)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        yield Rejected(
+            location="file",
+            reason=f"timezone {context.timezone!r} is not an IANA zone such as 'Europe/Oslo'",
+            original=context.path.name.encode(),
+            errors=(FieldError("timezone", "unknown zone"),),
+        )
+        return
     data, damaged = _bytes(context)
     layout = _layout(data)
     if isinstance(layout, Rejected):
@@ -268,11 +304,11 @@ def read_actigraphy(context: ReadContext) -> Iterator[Item]:
                 errors=(FieldError("file", "truncated", "truncated"),),
             )
         return
-    table, unparsable = _read(data, layout)
+    table, unparsable = _read(data, layout, context.timezone)
     truncated = damaged or unparsable
-    seconds = _to_utc(table.local, context.timezone)
+    seconds = table.seconds
     unreadable = np.isnan(table.counts) | (table.counts < 0) | ~np.isfinite(table.counts)
-    no_time = seconds == np.iinfo(np.int64).min
+    no_time = seconds == _NO_TIME
     for k in np.flatnonzero(unreadable | no_time):
         reason = (
             f"unreadable row: time {table.raw[k]!r} is not a date and time in {context.timezone}"
@@ -308,9 +344,9 @@ def read_actigraphy(context: ReadContext) -> Iterator[Item]:
     kept = good[np.sort(first)]
     if kept.size == 0:
         return
-    zone = ZoneInfo(context.timezone)
-    first_local = table.local[kept[0]].to_pydatetime()
-    origin = datetime.combine(first_local.date(), datetime.min.time(), tzinfo=zone).astimezone(UTC)
+    # Weeks start at local midnight of the earliest reading, wherever it is in the file.
+    earliest = datetime.fromtimestamp(int(seconds[kept].min()), UTC).astimezone(zone)
+    origin = datetime.combine(earliest.date(), datetime.min.time(), tzinfo=zone).astimezone(UTC)
     slots = (seconds[kept] - int(origin.timestamp())) // 60  # sub-minute epochs add up
     weeks = int(slots.max()) // MINUTES_PER_WEEK + 1
     counts = np.zeros(weeks * MINUTES_PER_WEEK)

@@ -116,17 +116,6 @@ def _date(value: str | None) -> date | None:
     return date(parts[0], parts[1], parts[2])
 
 
-def _patient_ref(resource: dict[str, Any], known: dict[str, str]) -> str:
-    reference = (resource.get("subject") or resource.get("patient") or {}).get("reference", "")
-    source = known.get(reference) or known.get(reference.split("/")[-1])
-    if not source:
-        raise _Problem(
-            "subject",
-            f"refers to {reference or 'no patient'}, which is not a Patient in this bundle",
-        )
-    return source
-
-
 def _demographics(resource: dict[str, Any]) -> PatientDemographics:
     birth = resource.get("birthDate")
     if not birth:
@@ -144,7 +133,6 @@ def _demographics(resource: dict[str, Any]) -> PatientDemographics:
         sex=resource.get("gender", "unknown"),
         ancestry=group if group in Ancestry.__members__ else Ancestry.unknown,
         site=(resource.get("managingOrganization") or {}).get("display"),
-        fhir_id=resource.get("id"),
     )
 
 
@@ -188,11 +176,8 @@ def _medication(resource: dict[str, Any], zone: str | None) -> tuple[MedicationS
         quantity = rate.get("doseQuantity")
         if quantity:
             unit = quantity.get("code") or quantity.get("unit")
-            if unit not in _MASS_TO_MG:
-                raise _Problem(
-                    "dosage.doseQuantity.unit", f"{unit!r} is not a mass unit (mg, g, ug)"
-                )
-            dose_mg = float(quantity["value"]) * _MASS_TO_MG[unit]
+            if unit in _MASS_TO_MG:  # other units are reported, and the drug kept without dose
+                dose_mg = float(quantity["value"]) * _MASS_TO_MG[unit]
     repeat = (dosage.get("timing") or {}).get("repeat") or {}
     frequency = None
     if "frequency" in repeat:
@@ -200,6 +185,10 @@ def _medication(resource: dict[str, Any], zone: str | None) -> tuple[MedicationS
         if unit not in _PERIOD_PER_DAY:
             raise _Problem(
                 "dosage.timing.repeat.periodUnit", f"{unit!r} is not one of d, h, wk, mo"
+            )
+        if not repeat.get("period", 1) > 0:
+            raise _Problem(
+                "dosage.timing.repeat.period", f"{repeat.get('period')!r} is not positive"
             )
         frequency = repeat["frequency"] / repeat.get("period", 1) * _PERIOD_PER_DAY[unit]
     if kind == "MedicationStatement":
@@ -269,47 +258,85 @@ def _drop_nulls(value: Any) -> Any:
     return value
 
 
+def _location(index: int, resource: dict[str, Any]) -> str:
+    # A Patient's id is its source identifier: the location names the entry, not the id.
+    kind = resource["resourceType"]
+    if kind == "Patient":
+        return f"entry {index} (Patient)"
+    return f"entry {index} ({kind}/{resource.get('id', '?')})"
+
+
+def _dose_unit(resource: dict[str, Any]) -> str | None:
+    """Return the unit of a dose that is not a mass, or None."""
+    key = "dosage" if resource["resourceType"] == "MedicationStatement" else "dosageInstruction"
+    for dosage in resource.get(key) or []:
+        for rate in dosage.get("doseAndRate", []):
+            quantity = rate.get("doseQuantity") or {}
+            unit = quantity.get("code") or quantity.get("unit")
+            if quantity and unit not in _MASS_TO_MG:
+                return str(unit)
+    return None
+
+
 def _loinc(resource: dict[str, Any] | None) -> str | None:
     coding = _coding((resource or {}).get("code"), {LOINC})
     return str(coding["code"]) if coding else None
 
 
 class _Bundle:
-    """The resources of one bundle that passed the R4B model check, indexed."""
+    """The resources of one bundle that passed the R4B model check, indexed for references.
 
-    def __init__(self, resources: list[tuple[int, dict[str, Any]]], timestamp: str | None) -> None:
+    References resolve by ``Type/id``, by ``fullUrl`` (``urn:uuid:...`` in most
+    exports), and by the ``Type/id`` tail of an absolute URL.
+    """
+
+    def __init__(
+        self, resources: list[tuple[int, dict[str, Any], str | None]], timestamp: str | None
+    ) -> None:
         self.resources = resources
         self.timestamp = timestamp
-        self.patients: dict[str, str] = {}
-        for _, resource in resources:
-            if resource["resourceType"] == "Patient":
-                source = str(resource.get("id"))
-                self.patients[f"Patient/{source}"] = source
-                self.patients[source] = source
-        self.observations = {
-            str(r.get("id")): r for _, r in resources if r["resourceType"] == "Observation"
-        }
-        self.members = {
-            ref.get("reference", "").split("/")[-1]
-            for r in self.observations.values()
-            if _loinc(r) in _BY_PANEL
-            for ref in r.get("hasMember", [])
-        }
+        self._by_ref: dict[str, dict[str, Any]] = {}
+        for _, resource, url in resources:
+            if resource.get("id"):
+                self._by_ref[f"{resource['resourceType']}/{resource['id']}"] = resource
+            if url:
+                self._by_ref[url] = resource
+        self.members: set[int] = set()
+        for _, resource, _ in resources:
+            if resource["resourceType"] == "Observation" and _loinc(resource) in _BY_PANEL:
+                for ref in resource.get("hasMember", []):
+                    member = self.resolve(ref.get("reference", ""))
+                    if member is not None:
+                        self.members.add(id(member))
+
+    def resolve(self, reference: str) -> dict[str, Any] | None:
+        found = self._by_ref.get(reference)
+        if found is None and "/" in reference:
+            found = self._by_ref.get("/".join(reference.rstrip("/").split("/")[-2:]))
+        return found
 
     def patient_of(self, resource: dict[str, Any]) -> str | None:
         if resource["resourceType"] == "Patient":
-            return str(resource.get("id"))
-        reference = (resource.get("subject") or {}).get("reference", "")
-        return self.patients.get(reference) or self.patients.get(reference.split("/")[-1])
+            return str(resource["id"]) if resource.get("id") else None
+        patient = self.resolve((resource.get("subject") or {}).get("reference", ""))
+        if patient is None or patient["resourceType"] != "Patient" or not patient.get("id"):
+            return None
+        return str(patient["id"])
+
+    def content(self, resource: dict[str, Any]) -> bytes:
+        """Return the resource, and a panel's members, as canonical JSON (for the event id)."""
+        parts = [resource]
+        if resource["resourceType"] == "Observation" and _loinc(resource) in _BY_PANEL:
+            parts += [
+                self.resolve(r.get("reference", "")) or {} for r in resource.get("hasMember", [])
+            ]
+        return json.dumps(parts, sort_keys=True).encode()
 
 
 def _panel(resource: dict[str, Any], bundle: _Bundle) -> QuestionnaireObservation:
     instrument = _BY_PANEL[str(_loinc(resource))]
     spec = INSTRUMENTS[instrument]
-    parts = [
-        bundle.observations.get(ref.get("reference", "").split("/")[-1])
-        for ref in resource.get("hasMember", [])
-    ]
+    parts = [bundle.resolve(ref.get("reference", "")) for ref in resource.get("hasMember", [])]
     found = [p for p in parts if p is not None]
     if len(found) != len(parts):
         raise _Problem("hasMember", "refers to an Observation that is not in the bundle")
@@ -370,7 +397,7 @@ def _build(resource: dict[str, Any], bundle: _Bundle, context: ReadContext) -> _
     code = _loinc(resource)
     if code in _BY_PANEL:
         questionnaire = _panel(resource, bundle)
-    elif code in _BY_TOTAL and str(resource.get("id")) not in bundle.members:
+    elif code in _BY_TOTAL and id(resource) not in bundle.members:
         questionnaire = _scored(resource)
     elif code in _BY_TOTAL or code in _ITEM_CODES:
         return "part of a questionnaire panel"
@@ -390,19 +417,21 @@ _TOPIC_OF = {
 }
 
 
-def _checked(document: dict[str, Any]) -> Iterator[Item | tuple[int, dict[str, Any]]]:
+def _checked(
+    document: dict[str, Any],
+) -> Iterator[Item | tuple[int, dict[str, Any], str | None]]:
     """Yield each entry that passes the R4B model check, and an item for every other."""
     if document["resourceType"] == "Bundle":
         entries = [
-            (i, e.get("resource") if isinstance(e, dict) else None)
+            (i, e.get("resource"), e.get("fullUrl")) if isinstance(e, dict) else (i, None, None)
             for i, e in enumerate(document.get("entry") or [])
         ]
     else:
-        entries = [(0, document)]
-    for index, entry in entries:
+        entries = [(0, document, None)]
+    for index, entry, url in entries:
         # JSON nulls are not valid FHIR; the R4B model reads them as absent, and so do we.
         resource = _drop_nulls(entry)
-        if not isinstance(resource, dict) or "resourceType" not in resource:
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             yield Rejected(
                 location=f"entry {index}",
                 reason="entry has no resource",
@@ -410,7 +439,7 @@ def _checked(document: dict[str, Any]) -> Iterator[Item | tuple[int, dict[str, A
             )
             continue
         kind = resource["resourceType"]
-        location = f"entry {index} ({kind}/{resource.get('id', '?')})"
+        location = _location(index, resource)
         if kind not in _USED:
             yield Skipped(location, f"{kind} is not used by Clarity")
             continue
@@ -425,7 +454,7 @@ def _checked(document: dict[str, Any]) -> Iterator[Item | tuple[int, dict[str, A
                 topic=_TOPIC_OF[kind],
             )
             continue
-        yield index, resource
+        yield index, resource, url
 
 
 def read_fhir(context: ReadContext) -> Iterator[Item]:
@@ -444,7 +473,7 @@ def read_fhir(context: ReadContext) -> Iterator[Item]:
     raw = context.path.read_bytes()
     try:
         document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         yield Rejected(
             location=f"byte {getattr(error, 'pos', 0)}",
             reason=f"not valid JSON: {error}; the whole file was refused",
@@ -452,12 +481,12 @@ def read_fhir(context: ReadContext) -> Iterator[Item]:
             errors=(FieldError("", str(error), "malformed_json"),),
         )
         return
-    if not isinstance(document, dict) or "resourceType" not in document:
+    if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
         yield Rejected(
             location="file", reason="not a FHIR resource (no resourceType)", original=raw[:65_536]
         )
         return
-    resources: list[tuple[int, dict[str, Any]]] = []
+    resources: list[tuple[int, dict[str, Any], str | None]] = []
     for checked in _checked(document):
         if isinstance(checked, tuple):
             resources.append(checked)
@@ -466,9 +495,9 @@ def read_fhir(context: ReadContext) -> Iterator[Item]:
     bundle = _Bundle(
         resources, document.get("timestamp") if document["resourceType"] == "Bundle" else None
     )
-    for index, resource in resources:
+    for index, resource, _ in resources:
         kind = resource["resourceType"]
-        location = f"entry {index} ({kind}/{resource.get('id', '?')})"
+        location = _location(index, resource)
         original = json.dumps(resource, sort_keys=True).encode()
         source_patient = bundle.patient_of(resource)
         pseudonym = context.pseudonym(source_patient) if source_patient else None
@@ -487,11 +516,32 @@ def read_fhir(context: ReadContext) -> Iterator[Item]:
                     source_patient=source_patient,
                     observed_at=observed,
                     locator=location,
-                    identity=(kind, str(resource.get("id")), content_digest(original)),
+                    identity=(
+                        kind,
+                        str(resource.get("id")),
+                        content_digest(bundle.content(resource)),
+                    ),
                     payload=payload,
                 ),
                 original=original,
             )
+            if isinstance(payload, MedicationStatement) and payload.dose_mg is None:
+                unit = _dose_unit(resource)
+                if unit is not None:
+                    yield Rejected(
+                        location=location,
+                        reason=f"dosage unit {unit!r} is not a mass unit (mg, g, ug); the "
+                        "medication was ingested without its dose",
+                        original=original,
+                        original_format=OriginalFormat.json,
+                        topic="ingest.medication",
+                        errors=(
+                            FieldError(
+                                "dosage.doseQuantity.unit", f"{unit!r} is not a mass unit", "unit"
+                            ),
+                        ),
+                        patient_id=pseudonym,
+                    )
         except _Problem as problem:
             violation = ContractViolation(
                 problem.reason,

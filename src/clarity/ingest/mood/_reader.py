@@ -55,8 +55,9 @@ def _hours(text: str) -> float | None:
 def read_mood(context: ReadContext) -> Iterator[Item]:
     """Read a mood-report CSV (columns participant_id, date, mood, and optional scales).
 
-    The report of a day is placed at local noon of that day in the context's
-    time zone. ``sleep_hours`` above 24 is refused as a unit error (minutes?).
+    The report of a day is placed at local noon of that day, in the patient's
+    time zone when the context knows it (a cohort manifest), else the context's.
+    ``sleep_hours`` above 24 is refused as a unit error (minutes?).
 
     Parameters
     ----------
@@ -68,7 +69,7 @@ def read_mood(context: ReadContext) -> Iterator[Item]:
     Accepted or Rejected
         One per row.
     """
-    zone = ZoneInfo(context.timezone or "UTC")
+    default = context.timezone or "UTC"
     for number, row, line in read_rows(context.path):
         location = f"line {number}"
         patient = next((row[c] for c in _ID_COLUMNS if row.get(c)), None) or context.patient
@@ -95,7 +96,9 @@ def read_mood(context: ReadContext) -> Iterator[Item]:
                     reader="mood",
                     topic="ingest.mood",
                     source_patient=patient,
-                    observed_at=datetime.combine(day, time(12), tzinfo=zone).astimezone(UTC),
+                    observed_at=datetime.combine(
+                        day, time(12), tzinfo=ZoneInfo(context.zones.get(patient, default))
+                    ).astimezone(UTC),
                     locator=location,
                     identity=(day.isoformat(), content_digest(line)),
                     payload=payload,

@@ -83,12 +83,16 @@ def read_pgx_panel(context: ReadContext) -> Iterator[Item]:
                 raise ValueError(f"diplotype: {diplotype!r} is not two alleles separated by '/'")
             for allele in diplotype.split("/"):
                 _check_allele(gene, allele)
-            score = row.get("activity_score", "")
+            score_text = row.get("activity_score", "")
+            try:
+                score = float(score_text) if score_text else None
+            except ValueError:
+                raise ValueError(f"activity_score: {score_text!r} is not a number") from None
             call = GeneCall(
                 gene=gene,
                 diplotype=diplotype,
                 phenotype=row.get("phenotype") or None,
-                activity_score=float(score) if score else None,
+                activity_score=score,
             )
             reported = row.get("reported_date", "")
             if reported:
@@ -113,6 +117,17 @@ def read_pgx_panel(context: ReadContext) -> Iterator[Item]:
             )
             continue
         key = (patient, row.get("lab") or "unknown lab", row.get("test") or "PGx panel", reported)
+        earlier = next((n for n, c, _ in panels.get(key, []) if c.gene == gene), None)
+        if earlier is not None:
+            yield Rejected(
+                location=location,
+                reason=f"gene: {gene} is called again in the same report (first at line {earlier})",
+                original=line.encode(),
+                topic="ingest.pgx",
+                errors=(FieldError("gene", "repeated call", "duplicate"),),
+                patient_id=context.pseudonym(patient),
+            )
+            continue
         panels.setdefault(key, []).append((number, call, line))
     for (patient, lab, test, reported), calls in panels.items():
         lines = [n for n, _, _ in calls]

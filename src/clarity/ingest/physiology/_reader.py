@@ -7,6 +7,7 @@ than a few seconds; each segment is one record.
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,16 @@ def _time(text: str, zone: str | None) -> datetime:
             raise ValueError(f"timestamp: {text!r} has no UTC offset and no time zone was given")
         moment = moment.replace(tzinfo=ZoneInfo(zone))
     return moment.astimezone(UTC)
+
+
+def _number(text: str, field: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{field}: {text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{field}: {text!r} is not a finite number")
+    return value
 
 
 def _column(row: dict[str, str], names: tuple[str, ...]) -> str | None:
@@ -88,10 +99,15 @@ def read_rr(context: ReadContext) -> Iterator[Item]:
                     f"got {sorted(row)}"
                 )
             scale = 1000.0 if ms is None else 1.0
-            value = float(row[ms or seconds or ""]) * scale
+            value = _number(row[ms or seconds or ""], "rr_ms" if ms else "rr_s") * scale
             if not 0 < value <= 10_000:
                 raise ValueError(f"rr_ms: {value:g} is outside (0, 10000] milliseconds")
-            beats.append((number, _time(row[stamp], context.timezone), value, line))
+            moment = _time(row[stamp], context.timezone)
+            if beats and moment == beats[-1][1]:
+                raise ValueError(
+                    f"timestamp: {row[stamp]!r} repeats the beat at line {beats[-1][0]} (duplicate)"
+                )
+            beats.append((number, moment, value, line))
         except ValueError as error:
             yield _bad_row(number, line, error, "ingest.rr_intervals")
     if beats and statistics.median(b[2] for b in beats) < 10:
@@ -147,7 +163,8 @@ def _declared_rate(context: ReadContext) -> float | None:
                 return None
             key, _, value = line.lstrip("# ").partition("=")
             if key.strip() == "sampling_rate_hz":
-                return float(value)
+                found = re.match(r"\s*([0-9]+(?:\.[0-9]+)?)", value)
+                return float(found.group(1)) if found else None
     return None
 
 
@@ -175,7 +192,7 @@ def read_ecg(context: ReadContext) -> Iterator[Item]:
         try:
             if stamp is None or (uv is None and mv is None):
                 raise ValueError(f"header: needs a timestamp and an ECG column, got {sorted(row)}")
-            value = float(row[uv]) / 1000.0 if uv else float(row[mv or ""])
+            value = _number(row[uv], "ecg_uv") / 1000.0 if uv else _number(row[mv or ""], "ecg_mv")
             samples.append((number, _time(row[stamp], context.timezone), value))
         except ValueError as error:
             yield _bad_row(number, line, error, "ingest.ecg")
@@ -183,9 +200,22 @@ def read_ecg(context: ReadContext) -> Iterator[Item]:
         return
     rate = _declared_rate(context)
     if rate is None:
-        spacing = statistics.median((b[1] - a[1]).total_seconds() for a, b in pairwise(samples))
-        rate = 1 / spacing if spacing > 0 else 0.0
-    gap = 3.0 / rate if rate else 1.0
+        # Average over the recording, not the median step: exports round timestamps to
+        # milliseconds or stamp whole batches of samples with one time.
+        steps = [(b[1] - a[1]).total_seconds() for a, b in pairwise(samples)]
+        within = [s for s in steps if s <= 1.0]
+        if not within or sum(within) <= 0:
+            yield Rejected(
+                location="file",
+                reason="the sampling rate cannot be inferred from the timestamps; add a "
+                "'# sampling_rate_hz=' line",
+                original=context.path.name.encode(),
+                topic="ingest.ecg",
+                errors=(FieldError("sampling_rate_hz", "unknown"),),
+            )
+            return
+        rate = round(len(within) / sum(within), 3)
+    gap = max(3.0 / rate, 1.5)
     start = 0
     for k in range(1, len(samples) + 1):
         if k == len(samples) or (samples[k][1] - samples[k - 1][1]).total_seconds() > gap:

@@ -110,8 +110,8 @@ def read_vcf(context: ReadContext) -> Iterator[Item]:
             last = (chrom, pos)
             if count == 1 and "GT" not in variant.FORMAT:
                 raise ValueError(f"variant 1 ({chrom}:{pos}) has no GT field")
-    except (ValueError, OSError, RuntimeError) as error:
-        yield refuse(f"variant {count}", str(error))
+    except Exception as error:
+        yield refuse(f"variant {count + 1}", f"{type(error).__name__}: {error}")
         return
     finally:
         vcf.close()
