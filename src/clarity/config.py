@@ -35,7 +35,14 @@ from pydantic_settings import (
 
 from clarity.errors import ConfigurationError
 
-__all__ = ["BusSettings", "RegistrySettings", "Settings", "StoreSettings"]
+__all__ = [
+    "ApiSettings",
+    "BusSettings",
+    "RegistrySettings",
+    "SecuritySettings",
+    "Settings",
+    "StoreSettings",
+]
 
 
 class BusSettings(BaseModel):
@@ -89,6 +96,38 @@ class RegistrySettings(BaseModel):
     )
 
 
+class SecuritySettings(BaseModel):
+    """Who may sign in, for how long, and the default consent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    issuer: str = Field(default="clarity-local", description="Issuer of locally signed tokens.")
+    audience: str = Field(default="clarity", description="Audience every token must name.")
+    token_minutes: int = Field(default=60, ge=1, le=24 * 60, description="Token lifetime.")
+    oidc_issuer: str | None = Field(default=None, description="An OIDC issuer to trust too.")
+    oidc_audience: str | None = Field(default=None, description="Its audience (default: audience).")
+    oidc_jwks_file: Path | None = Field(
+        default=None, description="The issuer's JWKS as a file (nothing is fetched at run time)."
+    )
+    consent_default: Literal["permit", "deny"] = Field(
+        default="permit",
+        description="Decision for a data category no consent decision was recorded for.",
+    )
+
+
+class ApiSettings(BaseModel):
+    """Where the API and dashboard listen."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(default="127.0.0.1", description="Interface to bind.")
+    port: int = Field(default=8000, ge=1, le=65535, description="API port.")
+    dashboard_port: int = Field(default=8050, ge=1, le=65535, description="Dashboard port.")
+    api_url: str | None = Field(
+        default=None, description="URL the dashboard calls; default http://host:port."
+    )
+
+
 class Settings(BaseSettings):
     """Settings of a Clarity installation.
 
@@ -112,6 +151,8 @@ class Settings(BaseSettings):
     bus: BusSettings = Field(default_factory=BusSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -15,7 +15,7 @@ import hmac
 import os
 import secrets
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -302,6 +302,8 @@ class FileReport:
         Records accepted or already present, by topic.
     messages
         The first 200 rejection messages.
+    patients
+        Pseudonyms of the patients whose records were written or refused.
     """
 
     path: str
@@ -312,6 +314,7 @@ class FileReport:
     skipped: int = 0
     by_topic: dict[str, int] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
+    patients: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -379,13 +382,24 @@ class Sink:
         Ingestion time; records observed more than five minutes later are refused.
     batch_size
         Records per bus transaction.
+    allowed
+        Consent check ``(patient_id, topic) -> bool``; a record without consent
+        is refused and its content is not kept anywhere.
     """
 
-    def __init__(self, bus: Bus, report: FileReport, now: datetime, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        report: FileReport,
+        now: datetime,
+        batch_size: int = 500,
+        allowed: Callable[[str, str], bool] | None = None,
+    ) -> None:
         self.bus = bus
         self.report = report
         self.now = now
         self.batch_size = batch_size
+        self.allowed = allowed
         self._batch: list[tuple[Envelope, str]] = []
         self._seen: dict[uuid.UUID, str] = {}
 
@@ -403,6 +417,20 @@ class Sink:
     def _accept(self, item: Accepted) -> None:
         envelope = item.envelope
         locator = envelope.source.rsplit("#", 1)[-1]
+        self.report.patients.add(envelope.patient_id)
+        if self.allowed is not None and not self.allowed(envelope.patient_id, envelope.topic):
+            self.reject(
+                Rejected(
+                    location=locator,
+                    reason=f"the patient has not consented to processing of {envelope.topic} data; "
+                    "the record was not kept",
+                    original=b"(withheld: no consent)",
+                    topic=envelope.topic,
+                    errors=(FieldError("", "no consent", "no_consent"),),
+                    patient_id=envelope.patient_id,
+                )
+            )
+            return
         original = item.original or envelope.model_dump_json().encode()
         original_format = item.original_format if item.original else OriginalFormat.json
         if envelope.observed_at > self.now + _FUTURE_TOLERANCE:

@@ -218,6 +218,7 @@ def ingest_paths(
     now: datetime | None = None,
     on_file: Callable[[IngestTarget, FileReport], None] | None = None,
     on_item: Callable[[], None] | None = None,
+    allowed: Callable[[str, str], bool] | None = None,
 ) -> IngestReport:
     """Stream every file through its reader onto the bus.
 
@@ -237,6 +238,9 @@ def ingest_paths(
         Called after each file with its report.
     on_item
         Called after each item read (for progress bars).
+    allowed
+        Consent check ``(patient_id, topic) -> bool``: records a patient has not
+        consented to are refused and not kept.
 
     Returns
     -------
@@ -257,7 +261,7 @@ def ingest_paths(
             genome_build=genome_build,
             now=moment,
         )
-        sink = Sink(bus, file_report, moment)
+        sink = Sink(bus, file_report, moment, allowed=allowed)
         try:
             sink.consume(_counted(FORMATS[target.format](context), on_item))
         except ClarityError:

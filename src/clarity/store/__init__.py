@@ -4,7 +4,7 @@ Consumers write it (:func:`materialize`); the API, the dashboard and the twin
 read it. :class:`SqliteFeatureStore` is the embedded default.
 """
 
-from clarity.store._base import FeatureStore, FeatureValue, JsonValue
+from clarity.store._base import FeatureStore, FeatureValue, JsonValue, TimelineRecord
 from clarity.store._factory import open_store
 from clarity.store._projection import MaterializeReport, ingest_features, materialize
 from clarity.store._sqlite import SqliteFeatureStore
@@ -15,6 +15,7 @@ __all__ = [
     "JsonValue",
     "MaterializeReport",
     "SqliteFeatureStore",
+    "TimelineRecord",
     "ingest_features",
     "materialize",
     "open_store",

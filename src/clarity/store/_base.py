@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from clarity.contracts import ensure_utc
+from clarity.contracts import Envelope, ensure_utc
 
-__all__ = ["FeatureStore", "FeatureValue", "JsonValue"]
+__all__ = ["FeatureStore", "FeatureValue", "JsonValue", "TimelineRecord"]
 
 JsonValue = None | bool | int | float | str | Sequence[Any] | Mapping[str, Any]
 """A feature value: anything that JSON can carry."""
@@ -64,6 +64,28 @@ class FeatureValue:
                 f"The value of feature {self.feature!r} must be JSON-serialisable and finite. "
                 f"Got {self.value!r} instead ({error})."
             ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRecord:
+    """A bus record kept in the store for reading by patient and time.
+
+    Parameters
+    ----------
+    offset
+        Its bus offset.
+    topic
+        Its topic.
+    observed_at
+        Its event time.
+    record
+        The envelope as JSON-compatible data.
+    """
+
+    offset: int
+    topic: str
+    observed_at: datetime
+    record: Mapping[str, Any]
 
 
 @runtime_checkable
@@ -136,6 +158,53 @@ class FeatureStore(Protocol):
         -------
         list of FeatureValue
             Oldest first.
+        """
+        ...
+
+    def put_records(self, records: Iterable[tuple[int, Envelope]]) -> int:
+        """Keep bus records for timeline reads; a record already kept is a no-op.
+
+        Parameters
+        ----------
+        records
+            ``(offset, envelope)`` pairs.
+
+        Returns
+        -------
+        int
+            How many were new.
+        """
+        ...
+
+    def timeline(
+        self,
+        patient_id: str,
+        *,
+        topics: Iterable[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        after: tuple[datetime, int] | None = None,
+        limit: int = 100,
+    ) -> list[TimelineRecord]:
+        """Return a patient's records in ``[start, end)``, in time order.
+
+        Parameters
+        ----------
+        patient_id
+            The patient.
+        topics
+            Only these topics; all when None.
+        start, end
+            Event-time bounds.
+        after
+            Continue after this ``(observed_at, offset)`` (keyset pagination).
+        limit
+            The most records to return.
+
+        Returns
+        -------
+        list of TimelineRecord
+            Ordered by event time, then offset.
         """
         ...
 

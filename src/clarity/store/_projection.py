@@ -108,7 +108,7 @@ def materialize(
     features: Callable[[Envelope], Sequence[FeatureValue]] = ingest_features,
     batch_size: int = 500,
 ) -> MaterializeReport:
-    """Consume the bus as a group and write the features of each record into the store.
+    """Consume the bus as a group; write each record and its features into the store.
 
     Each batch is written to the store before its offsets are committed, and
     the store ignores values it already has, so a crash at any point loses
@@ -146,6 +146,7 @@ def materialize(
                     consumer.reject(delivery, f"cannot derive features: {error}")
                     rejected += 1
             written += store.put(values)
+            store.put_records((d.offset, d.record) for d in batch)
             consumed += len(batch)
             consumer.commit()
         # Records the bus itself could not decode were dead-lettered while polling.

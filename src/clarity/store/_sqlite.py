@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from clarity._utils import from_micros, to_micros
-from clarity.contracts import ensure_utc
+from clarity.contracts import Envelope, ensure_utc
 from clarity.errors import BackendError
-from clarity.store._base import FeatureValue
+from clarity.store._base import FeatureValue, TimelineRecord
 
 __all__ = ["SqliteFeatureStore"]
 
@@ -34,6 +34,17 @@ CREATE TABLE IF NOT EXISTS feature_values (
 );
 CREATE INDEX IF NOT EXISTS feature_values_by_time
     ON feature_values(patient_id, feature, observed_at_us);
+CREATE TABLE IF NOT EXISTS timeline (
+    bus_offset INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    patient_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    observed_at_us INTEGER NOT NULL,
+    record_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS timeline_by_patient ON timeline(patient_id, observed_at_us, bus_offset);
+CREATE INDEX IF NOT EXISTS timeline_by_topic
+    ON timeline(patient_id, topic, observed_at_us, bus_offset);
 """
 
 _COLUMNS = "patient_id, feature, value_json, observed_at_us, event_id, producer_json, written_at_us"
@@ -184,6 +195,76 @@ class SqliteFeatureStore:
             params,
         )
         return [_row_to_value(row) for row in rows]
+
+    def put_records(self, records: Iterable[tuple[int, Envelope]]) -> int:
+        """Keep bus records for timeline reads; a record already kept is a no-op."""
+        rows = [
+            (
+                offset,
+                str(e.event_id),
+                e.patient_id,
+                e.topic,
+                _micros(e.observed_at),
+                e.model_dump_json(warnings=False),
+            )
+            for offset, e in records
+        ]
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    before = self._conn.total_changes
+                    self._conn.executemany(
+                        "INSERT INTO timeline VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        rows,
+                    )
+                    added = self._conn.total_changes - before
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as error:
+                raise BackendError(f"Cannot write the timeline of {self.path}: {error}") from error
+        return added
+
+    def timeline(
+        self,
+        patient_id: str,
+        *,
+        topics: Iterable[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        after: tuple[datetime, int] | None = None,
+        limit: int = 100,
+    ) -> list[TimelineRecord]:
+        """Return a patient's records in ``[start, end)``, in time order."""
+        conditions = ["patient_id = ?"]
+        params: list[Any] = [patient_id]
+        if topics is not None:
+            wanted = list(topics)
+            if not wanted:
+                return []
+            conditions.append(f"topic IN ({', '.join('?' for _ in wanted)})")
+            params.extend(wanted)
+        if start is not None:
+            conditions.append("observed_at_us >= ?")
+            params.append(_micros(start))
+        if end is not None:
+            conditions.append("observed_at_us < ?")
+            params.append(_micros(end))
+        if after is not None:
+            conditions.append("(observed_at_us, bus_offset) > (?, ?)")
+            params.extend((_micros(after[0]), after[1]))
+        rows = self._query(
+            "SELECT bus_offset, topic, observed_at_us, record_json FROM timeline WHERE "
+            f"{' AND '.join(conditions)} ORDER BY observed_at_us, bus_offset LIMIT ?",
+            [*params, limit],
+        )
+        return [
+            TimelineRecord(offset=o, topic=t, observed_at=from_micros(at), record=json.loads(r))
+            for o, t, at, r in rows
+        ]
 
     def patients(self) -> list[str]:
         """Return every patient with at least one value, sorted."""
