@@ -28,12 +28,13 @@ INFRASTRUCTURE = {
     "registry",
     "config",
     "reference",
+    "security",
     "testing",
     "_utils",
     "_version_info",
     "_version",
 }
-APPLICATIONS = {"api", "dashboard", "cli", "__main__"}
+APPLICATIONS = {"api", "dashboard", "sdk", "cli", "__main__"}
 HEAVY = ("torch", "xgboost", "transformers", "mlflow")
 
 

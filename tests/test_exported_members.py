@@ -17,6 +17,9 @@ PACKAGES = [
     "clarity.ingest",
     "clarity.synth",
     "clarity.reference",
+    "clarity.security",
+    "clarity.api",
+    "clarity.sdk",
 ]
 
 

@@ -16,7 +16,18 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Resp
 from fastapi import Path as PathParam
 from fastapi.security import OAuth2PasswordRequestForm
 
-from clarity.api._models import (
+from clarity.api._problems import Problem
+from clarity.api._security import (
+    Caller,
+    audited,
+    caller,
+    context_of,
+    request_id_of,
+    require_patient,
+    require_role,
+)
+from clarity.contracts import TOPICS
+from clarity.sdk._models import (
     AuditEntryOut,
     CohortValue,
     ConsentIn,
@@ -32,17 +43,6 @@ from clarity.api._models import (
     TimelinePage,
     Token,
 )
-from clarity.api._problems import Problem
-from clarity.api._security import (
-    Caller,
-    audited,
-    caller,
-    context_of,
-    request_id_of,
-    require_patient,
-    require_role,
-)
-from clarity.contracts import TOPICS
 from clarity.security import AuditEntry, ConsentCategory, Role, category_of
 
 __all__ = ["router"]

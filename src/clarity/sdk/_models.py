@@ -1,4 +1,4 @@
-"""The API's response and request bodies."""
+"""Bodies of the Clarity API, shared by the server and the SDK (one definition)."""
 
 from __future__ import annotations
 

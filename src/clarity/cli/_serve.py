@@ -1,0 +1,68 @@
+"""``clarity api``: serve the API, and keep its OpenAPI document in the repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from clarity.cli._app import app, console, err_console, settings_of
+
+api_app = typer.Typer(help="Serve the API and manage its OpenAPI document.", no_args_is_help=True)
+app.add_typer(api_app, name="api")
+
+
+@api_app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Interface (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+) -> None:
+    """Serve the API until interrupted."""
+    import uvicorn
+
+    from clarity.api import ApiContext, create_app
+
+    settings = settings_of(ctx)
+    application = create_app(ApiContext.open(settings), close_on_shutdown=True)
+    uvicorn.run(
+        application,
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        log_level="warning",
+    )
+
+
+@api_app.command("openapi")
+def openapi(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Option("--out", help="Where the document lives.")] = Path(
+        "openapi.json"
+    ),
+    check: Annotated[
+        bool, typer.Option("--check", help="Fail when the file differs from the API.")
+    ] = False,
+) -> None:
+    """Write the OpenAPI document (or check the checked-in one)."""
+    import tempfile
+
+    from clarity.api import ApiContext, check_openapi, create_app, write_openapi
+    from clarity.config import Settings
+
+    with tempfile.TemporaryDirectory() as scratch:
+        context = ApiContext.open(Settings.load(data_dir=Path(scratch)))
+        try:
+            application = create_app(context)
+            if check:
+                if not check_openapi(application, path):
+                    err_console.print(
+                        f"[red]✗[/] {path} differs from the API; run `clarity api openapi`"
+                    )
+                    raise typer.Exit(1)
+                console.print(f"[green]✓[/] {path} matches the API")
+                return
+            write_openapi(application, path)
+        finally:
+            context.close()
+    console.print(f"wrote {path}")

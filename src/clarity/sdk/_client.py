@@ -1,0 +1,290 @@
+"""A typed Python client of the Clarity API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from clarity.errors import ClarityError
+from clarity.sdk._models import (
+    AuditEntryOut,
+    CohortValue,
+    ConsentOut,
+    FeatureOut,
+    IngestReportOut,
+    Me,
+    PatientDetail,
+    PatientPage,
+    PatientSummary,
+    TimelineItem,
+    TimelinePage,
+    Token,
+)
+
+__all__ = ["ApiError", "ClarityClient"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ApiError(ClarityError):
+    """The API answered with a problem document.
+
+    Parameters
+    ----------
+    status
+        HTTP status.
+    problem
+        The RFC 9457 document (``type``, ``title``, ``detail``, ...).
+    """
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status = status
+        self.problem = problem
+        super().__init__(f"{status} {problem.get('title', 'Error')}: {problem.get('detail', '')}")
+
+
+class ClarityClient:
+    """Call the Clarity API with a bearer token.
+
+    Parameters
+    ----------
+    base_url
+        E.g. ``http://127.0.0.1:8000``.
+    token
+        A bearer token (:meth:`sign_in` gets one).
+    transport
+        An httpx transport, e.g. to call an application in-process in tests.
+    timeout
+        Seconds per request.
+
+    Examples
+    --------
+    >>> client = ClarityClient("http://127.0.0.1:8000", token="...")  # doctest: +SKIP
+    >>> [p.patient_id for p in client.patients()]  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=base_url, headers=headers, transport=transport, timeout=timeout
+        )
+
+    @classmethod
+    def sign_in(
+        cls,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> ClarityClient:
+        """Sign in with a password and return a client holding the token.
+
+        Parameters
+        ----------
+        base_url
+            The API.
+        username, password
+            Credentials.
+        transport
+            See the class.
+
+        Returns
+        -------
+        ClarityClient
+            An authenticated client.
+        """
+        anonymous = cls(base_url, transport=transport)
+        try:
+            token = anonymous._model(
+                "POST", "/auth/token", Token, data={"username": username, "password": password}
+            )
+        finally:
+            anonymous.close()
+        return cls(base_url, token=token.access_token, transport=transport)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"title": response.reason_phrase, "detail": response.text[:500]}
+            raise ApiError(response.status_code, problem)
+        return response
+
+    def _model(self, method: str, path: str, model: type[M], **kwargs: Any) -> M:
+        return model.model_validate(self._send(method, path, **kwargs).json())
+
+    def _models(self, path: str, model: type[M], **kwargs: Any) -> list[M]:
+        adapter = TypeAdapter(list[model])  # type: ignore[valid-type]
+        result: list[M] = adapter.validate_python(self._send("GET", path, **kwargs).json())
+        return result
+
+    # ------------------------------------------------------------------ endpoints
+
+    def me(self) -> Me:
+        """Return who the token speaks for."""
+        return self._model("GET", "/me", Me)
+
+    def patients(self, *, page_size: int = 50) -> Iterator[PatientSummary]:
+        """Yield every patient the caller may see, following pages."""
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": page_size}
+            if cursor:
+                params["cursor"] = cursor
+            page = self._model("GET", "/patients", PatientPage, params=params)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def patient(self, patient_id: str) -> PatientDetail:
+        """Return a patient's latest features."""
+        return self._model("GET", f"/patients/{patient_id}", PatientDetail)
+
+    def timeline_page(
+        self,
+        patient_id: str,
+        *,
+        topics: Iterable[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        arrays: bool = False,
+        etag: str | None = None,
+    ) -> tuple[TimelinePage | None, str | None]:
+        """Fetch one page of a timeline.
+
+        Returns
+        -------
+        tuple
+            The page (None when ``etag`` still matches: not modified) and its ETag.
+        """
+        params: dict[str, Any] = {"limit": limit, "arrays": arrays}
+        if topics is not None:
+            params["topic"] = list(topics)
+        if start is not None:
+            params["start"] = start.isoformat()
+        if end is not None:
+            params["end"] = end.isoformat()
+        if cursor is not None:
+            params["cursor"] = cursor
+        headers = {"If-None-Match": etag} if etag else {}
+        response = self._send(
+            "GET", f"/patients/{patient_id}/timeline", params=params, headers=headers
+        )
+        new_tag = response.headers.get("etag")
+        if response.status_code == 304:
+            return None, new_tag
+        return TimelinePage.model_validate(response.json()), new_tag
+
+    def timeline(
+        self,
+        patient_id: str,
+        *,
+        topics: Iterable[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        page_size: int = 200,
+        arrays: bool = False,
+    ) -> Iterator[TimelineItem]:
+        """Yield a patient's records in time order, following pages."""
+        cursor: str | None = None
+        wanted = list(topics) if topics is not None else None
+        while True:
+            page, _ = self.timeline_page(
+                patient_id,
+                topics=wanted,
+                start=start,
+                end=end,
+                limit=page_size,
+                cursor=cursor,
+                arrays=arrays,
+            )
+            assert page is not None
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def feature_history(
+        self,
+        patient_id: str,
+        feature: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[FeatureOut]:
+        """Return every value of one feature of a patient."""
+        params = {k: v.isoformat() for k, v in (("start", start), ("end", end)) if v is not None}
+        return self._models(f"/patients/{patient_id}/features/{feature}", FeatureOut, params=params)
+
+    def consent(self, patient_id: str) -> list[ConsentOut]:
+        """Return the consent decision in force for every category."""
+        return self._models(f"/patients/{patient_id}/consent", ConsentOut)
+
+    def set_consent(self, patient_id: str, category: str, decision: str) -> ConsentOut:
+        """Give (``"permit"``) or withdraw (``"deny"``) consent for a category."""
+        return self._model(
+            "PUT",
+            f"/patients/{patient_id}/consent/{category}",
+            ConsentOut,
+            json={"decision": decision},
+        )
+
+    def cohort_feature(self, feature: str) -> list[CohortValue]:
+        """Return a numeric feature across consenting patients (researchers, admins)."""
+        return self._models(f"/cohort/features/{feature}", CohortValue)
+
+    def ingest(
+        self, paths: Iterable[Path], *, timezone: str | None = None, patient: str | None = None
+    ) -> IngestReportOut:
+        """Upload files for ingest (admins)."""
+        opened = [(p.name, p.open("rb")) for p in paths]
+        try:
+            data = {k: v for k, v in (("timezone", timezone), ("patient", patient)) if v}
+            files = [("files", (name, handle)) for name, handle in opened]
+            return self._model("POST", "/ingest", IngestReportOut, files=files, data=data)
+        finally:
+            for _, handle in opened:
+                handle.close()
+
+    def audit(self, *, patient_id: str | None = None, limit: int = 200) -> list[AuditEntryOut]:
+        """Return the newest audit entries (admins)."""
+        params: dict[str, Any] = {"limit": limit}
+        if patient_id:
+            params["patient_id"] = patient_id
+        return self._models("/audit", AuditEntryOut, params=params)
