@@ -63,23 +63,38 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
     return value
 
 
+def _encode_text_cursor(value: str, kind: str) -> str:
+    return base64.urlsafe_b64encode(f"{kind}|{value}".encode()).decode().rstrip("=")
+
+
+def _decode_text_cursor(cursor: str, kind: str) -> str:
+    """Decode a cursor this API issued; anything else is a 400, never a guess."""
+    try:
+        padded = (cursor + "=" * (-len(cursor) % 4)).encode("ascii")
+        text = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        found, value = text.split("|", 1)
+        if found != kind:
+            raise ValueError(kind)
+        return value
+    except (ValueError, binascii.Error):  # UnicodeError is a ValueError
+        raise Problem(
+            400, "bad-request", "Bad request", f"cursor {cursor[:80]!r} is not one this API issued"
+        ) from None
+
+
 def _encode_cursor(observed_at: datetime, offset: int) -> str:
-    return (
-        base64.urlsafe_b64encode(f"{observed_at.isoformat()}|{offset}".encode())
-        .decode()
-        .rstrip("=")
-    )
+    return _encode_text_cursor(f"{observed_at.isoformat()}|{offset}", "timeline")
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    text = _decode_text_cursor(cursor, "timeline")
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, offset = text.split("|")
         parsed = datetime.fromisoformat(moment)
         if parsed.tzinfo is None:
             raise ValueError("naive")
         return parsed, int(offset)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except ValueError:
         raise Problem(
             400, "bad-request", "Bad request", f"cursor {cursor[:80]!r} is not one this API issued"
         ) from None
@@ -204,18 +219,13 @@ def list_patients(
     who.context.refresh()
     patients = _visible_patients(who)
     if cursor is not None:
-        try:
-            after = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            raise Problem(
-                400, "bad-request", "Bad request", "cursor is not one this API issued"
-            ) from None
+        after = _decode_text_cursor(cursor, "patient")
         patients = [p for p in patients if p > after]
     page = patients[:limit]
     with audited(who, request, None, "read"):
         items = [_summary(who, p) for p in page]
     more = len(patients) > limit
-    next_cursor = base64.urlsafe_b64encode(page[-1].encode()).decode().rstrip("=") if more else None
+    next_cursor = _encode_text_cursor(page[-1], "patient") if more else None
     return PatientPage(items=items, next_cursor=next_cursor)
 
 

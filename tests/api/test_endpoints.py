@@ -1,0 +1,283 @@
+"""Timelines, pagination, ETags, problems, consent, uploads, the audit trail, and the OpenAPI document."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from clarity.api import check_openapi
+from clarity.contracts import Envelope, MoodReport
+from clarity.testing import example_producer, example_records
+from tests.conftest import REPO
+
+
+def test_timeline__pages_follow_cursors_in_time_order(shared_api):
+    api = shared_api
+    headers = api.as_("admin")
+    patient = api.patients[0]
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 4} | ({"cursor": cursor} if cursor else {})
+        page = api.client.get(
+            f"/patients/{patient}/timeline", params=params, headers=headers
+        ).json()
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    expected = [r for r in example_records(3) if r.patient_id == patient]
+    assert sorted(i["record"]["event_id"] for i in seen) == sorted(
+        str(r.event_id) for r in expected
+    )
+    keys = [(i["observed_at"], i["offset"]) for i in seen]
+    assert keys == sorted(keys)
+
+
+def test_timeline__filters_by_topic_and_time_and_shortens_arrays(shared_api):
+    api = shared_api
+    headers = api.as_("admin")
+    patient = api.patients[0]
+    url = f"/patients/{patient}/timeline"
+    moods = api.client.get(url, params={"topic": "ingest.mood"}, headers=headers).json()["items"]
+    assert len(moods) == 3 and {i["topic"] for i in moods} == {"ingest.mood"}
+    window = api.client.get(
+        url,
+        params={"start": "2024-01-02T00:00:00Z", "end": "2024-01-03T00:00:00Z"},
+        headers=headers,
+    ).json()["items"]
+    assert [i["topic"] for i in window] == ["ingest.mood"]
+    week = api.client.get(url, params={"topic": "ingest.actigraphy"}, headers=headers).json()[
+        "items"
+    ][0]
+    assert week["record"]["payload"]["counts"] == {
+        "length": 10080,
+        "omitted": "pass arrays=true for the values",
+    }
+    full = api.client.get(
+        url, params={"topic": "ingest.actigraphy", "arrays": "true"}, headers=headers
+    ).json()["items"][0]
+    assert len(full["record"]["payload"]["counts"]) == 10080
+
+
+@pytest.mark.parametrize(
+    ("params", "detail"),
+    [
+        ({"start": "2024-01-01T00:00:00"}, "must carry a timezone offset"),
+        ({"cursor": "not-a-cursor"}, "is not one this API issued"),
+        ({"topic": "ingest.moods"}, "unknown topic(s) ['ingest.moods']"),
+        ({"limit": 0}, "limit"),
+    ],
+)
+def test_timeline__bad_queries_are_problems_with_a_precise_detail(shared_api, params, detail):
+    api = shared_api
+    response = api.client.get(
+        f"/patients/{api.patients[0]}/timeline", params=params, headers=api.as_("admin")
+    )
+    assert response.status_code in (400, 422)
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert (
+        detail in body["detail"] and body["instance"].endswith("/timeline") and body["request_id"]
+    )
+
+
+def test_timeline__etag_answers_304_until_the_page_changes(api):
+    headers = api.as_("ruth")
+    url = f"/patients/{api.patients[0]}/timeline"
+    first = api.client.get(url, headers=headers)
+    tag = first.headers["etag"]
+    again = api.client.get(url, headers=headers | {"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b""
+    api.context.bus.publish(
+        Envelope.new(
+            topic="ingest.mood",
+            patient_id=api.patients[0],
+            observed_at=datetime(2024, 1, 1, 6, tzinfo=UTC),
+            source="test",
+            producer=example_producer(),
+            payload=MoodReport(mood=3),
+        )
+    )
+    changed = api.client.get(url, headers=headers | {"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["etag"] != tag
+
+
+def test_requests__carry_a_request_id_into_the_audit(api):
+    response = api.client.get(
+        f"/patients/{api.patients[0]}", headers=api.as_("ruth") | {"X-Request-ID": "trace-42"}
+    )
+    assert response.headers["x-request-id"] == "trace-42"
+    entry = api.context.audit.entries(limit=1)[0]
+    assert (entry.actor, entry.role, entry.patient_id, entry.request_id, entry.outcome) == (
+        "ruth",
+        "clinician",
+        api.patients[0],
+        "trace-42",
+        "200",
+    )
+    api.client.get(f"/patients/{api.patients[1]}", headers=api.as_("ruth"))
+    denied = api.context.audit.entries(limit=1)[0]
+    assert (denied.action, denied.patient_id, denied.outcome) == ("denied", api.patients[1], "404")
+
+
+def test_consent__withdrawing_stops_showing_and_ingesting_that_category(api):
+    patient = api.patients[2]
+    as_patient = api.as_("pat")
+    before = api.client.get(
+        f"/patients/{patient}/timeline", params={"limit": 1000}, headers=as_patient
+    ).json()
+    assert "ingest.mood" in {i["topic"] for i in before["items"]} and before["withheld"] == []
+    put = api.client.put(
+        f"/patients/{patient}/consent/mood", json={"decision": "deny"}, headers=as_patient
+    )
+    assert put.status_code == 200 and put.json()["decided_by"] == "pat"
+    after = api.client.get(
+        f"/patients/{patient}/timeline", params={"limit": 1000}, headers=as_patient
+    ).json()
+    assert "ingest.mood" not in {i["topic"] for i in after["items"]} and after["withheld"] == [
+        "mood"
+    ]
+    detail = api.client.get(f"/patients/{patient}", headers=as_patient).json()
+    assert not any(k.startswith("mood.") for k in detail["features"])
+    consent = {
+        c["category"]: c
+        for c in api.client.get(f"/patients/{patient}/consent", headers=as_patient).json()
+    }
+    assert (
+        consent["mood"]["decision"] == "deny"
+        and consent["mood"]["explicit"]
+        and not consent["notes"]["explicit"]
+    )
+    assert api.context.audit.entries(limit=10)[-1].seq  # audited
+    assert any(
+        e.action == "consent:mood:deny" for e in api.context.audit.entries(patient_id=patient)
+    )
+    denied = api.client.put(
+        f"/patients/{api.patients[0]}/consent/mood", json={"decision": "deny"}, headers=as_patient
+    )
+    assert denied.status_code == 404
+    clinician = api.client.put(
+        f"/patients/{api.patients[0]}/consent/mood",
+        json={"decision": "deny"},
+        headers=api.as_("ruth"),
+    )
+    assert clinician.status_code == 403
+
+
+def _bundle(tmp_path):
+    note = base64.b64encode(b"Seen today. Denies SI.").decode()
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Patient",
+                    "id": "UP-1",
+                    "gender": "male",
+                    "birthDate": "1990-01-01",
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "DocumentReference",
+                    "id": "d1",
+                    "status": "current",
+                    "subject": {"reference": "Patient/UP-1"},
+                    "date": "2025-01-01T10:00:00Z",
+                    "content": [{"attachment": {"contentType": "text/plain", "data": note}}],
+                }
+            },
+        ],
+    }
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    return path
+
+
+def test_ingest__uploads_use_the_readers_and_respect_consent(api, tmp_path):
+    headers = api.as_("admin")
+    path = _bundle(tmp_path)
+    pseudonym = api.context.pseudonymizer("UP-1")
+    api.context.access.set_consent(pseudonym, "notes", "deny", by="admin")
+    response = api.client.post(
+        "/ingest", files=[("files", (path.name, path.read_bytes()))], headers=headers
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["accepted"], report["rejected"]) == (1, 1)
+    assert "has not consented" in report["files"][0]["messages"][0]
+    letters = [d.record for d in api.context.bus.subscribe_dead_letters(group="t").poll()]
+    assert letters[0].original == b"(withheld: no consent)"
+    assert any(
+        e.action == "write" and e.patient_id == pseudonym for e in api.context.audit.entries()
+    )
+    unknown = api.client.post(
+        "/ingest", files=[("files", ("notes.docx", b"PK\x03\x04"))], headers=headers
+    )
+    assert unknown.status_code == 415 and "Cannot tell the format" in unknown.json()["detail"]
+
+
+def test_audit__verify_detects_edits_deletions_reordering_and_truncation(api, tmp_path):
+    for _ in range(4):
+        api.client.get(f"/patients/{api.patients[0]}", headers=api.as_("ruth"))
+    data = ["--data-dir", str(api.data_dir)]
+
+    def verify():
+        env = {**__import__("os").environ, "COLUMNS": "300"}
+        return subprocess.run(
+            [sys.executable, "-m", "clarity", *data, "audit", "verify"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+
+    assert verify().returncode == 0
+    db = api.data_dir / "audit.sqlite3"
+    api.context.audit.close()  # checkpoints the WAL into the file
+    pristine = db.read_bytes(), (api.data_dir / "audit.sqlite3.head").read_text()
+
+    def tamper(sql):
+        db.write_bytes(pristine[0])
+        (api.data_dir / "audit.sqlite3.head").write_text(pristine[1])
+        for extra in ("-wal", "-shm"):
+            (api.data_dir / f"audit.sqlite3{extra}").unlink(missing_ok=True)
+        conn = sqlite3.connect(db)
+        conn.executescript(
+            "DROP TRIGGER audit_append_only_update; DROP TRIGGER audit_append_only_delete;" + sql
+        )
+        conn.commit()
+        conn.close()
+        return verify()
+
+    edited = tamper("UPDATE audit SET actor = 'mallory' WHERE seq = 3;")
+    assert edited.returncode == 1 and "entry 3: its content was changed" in edited.stderr
+    deleted = tamper("DELETE FROM audit WHERE seq = 2;")
+    assert deleted.returncode == 1 and "entry 2: missing or out of order" in deleted.stderr
+    swapped = tamper(
+        "UPDATE audit SET seq = -1 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 3; UPDATE audit SET seq = 3 WHERE seq = -1;"
+    )
+    assert swapped.returncode == 1 and "does not follow the previous entry's hash" in swapped.stderr
+    last = int(pristine[1].split()[0])
+    truncated = tamper(f"DELETE FROM audit WHERE seq = {last};")
+    assert truncated.returncode == 1 and "removed from the end" in truncated.stderr
+
+
+def test_openapi__the_checked_in_document_matches_the_api(shared_api):
+    assert check_openapi(shared_api.client.app, REPO / "openapi.json"), (
+        "run `clarity api openapi` and commit"
+    )
+    document = json.loads((REPO / "openapi.json").read_text())
+    assert "/patients/{patient_id}/timeline" in document["paths"]
+    assert document["components"]["securitySchemes"]["OAuth2PasswordBearer"]["type"] == "oauth2"
+
+
+def test_health__needs_no_token(shared_api):
+    assert shared_api.client.get("/health").json() == {"status": "ok"}
+    assert datetime.now(UTC) - timedelta(days=1) < datetime.now(UTC)
