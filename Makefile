@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE := 1
 FULL_COVERAGE := */clarity/contracts/*,*/clarity/bus/*,*/clarity/errors.py
 INGEST_COVERAGE := 90
 
-.PHONY: all install demo test check lint typecheck pytest bench schemas lock clean
+.PHONY: all install demo test check lint typecheck pytest bench schemas openapi browser lock clean
 
 all: test
 
@@ -35,7 +35,7 @@ demo: $(STAMP)
 
 test: check pytest
 
-check: lint typecheck schemas
+check: lint typecheck schemas openapi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -48,7 +48,17 @@ typecheck: $(STAMP)
 schemas: $(STAMP)
 	$(BIN)/clarity schemas --check
 
-pytest: $(STAMP)
+openapi: $(STAMP)
+	$(BIN)/clarity api openapi --check
+
+# The browser tests drive Debian's Chromium; install it when it is missing (root, apt).
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || \
+	  (apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null 2>&1)) || \
+	  echo "warning: could not install chromium (needs root and apt); the browser tests will be skipped"
+
+pytest: $(STAMP) browser
 	$(BIN)/pytest --cov --cov-report=term
 	$(BIN)/coverage report --include='$(FULL_COVERAGE)' --fail-under=100
 	$(BIN)/coverage report --include='*/clarity/ingest/*' --fail-under=$(INGEST_COVERAGE)
