@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/clarity demo
+	$(BIN)/clarity demo $(DEMO_ARGS)
 
 test: check pytest
 
@@ -66,6 +66,7 @@ pytest: $(STAMP) browser
 bench: $(STAMP)
 	$(BIN)/python bench/bus.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/api.py
 
 # Re-resolve every dependency in a scratch environment and pin the result.
 lock:

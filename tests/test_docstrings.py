@@ -22,6 +22,10 @@ PACKAGES = [
     "clarity.ingest",
     "clarity.synth",
     "clarity.reference",
+    "clarity.security",
+    "clarity.api",
+    "clarity.sdk",
+    "clarity.dashboard",
 ]
 
 # GL08: no docstring; PR01/PR02: parameters undocumented or unknown; RT01: no Returns;

@@ -53,7 +53,16 @@ def test_cli__version():
 
 
 def test_demo__generates_ingests_consumes_and_is_idempotent(tmp_path):
-    args = ["--data-dir", str(tmp_path / "data"), "demo", "--patients", "2", "--days", "14"]
+    args = [
+        "--data-dir",
+        str(tmp_path / "data"),
+        "demo",
+        "--patients",
+        "2",
+        "--days",
+        "14",
+        "--no-serve",
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert (tmp_path / "data" / "cohort" / "manifest.json").is_file()

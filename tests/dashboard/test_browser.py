@@ -35,7 +35,9 @@ def _free_port() -> int:
 def servers(tmp_path_factory):
     api = build(tmp_path_factory.mktemp("browser"))
     api_port, dash_port = _free_port(), _free_port()
-    api_server = uvicorn.Server(uvicorn.Config(api.client.app, host="127.0.0.1", port=api_port, log_level="error"))
+    api_server = uvicorn.Server(
+        uvicorn.Config(api.client.app, host="127.0.0.1", port=api_port, log_level="error")
+    )
     threading.Thread(target=api_server.run, daemon=True).start()
     dashboard = create_dashboard(f"http://127.0.0.1:{api_port}")
     web = make_server("127.0.0.1", dash_port, dashboard.server, threaded=True)
@@ -57,9 +59,18 @@ def browser(tmp_path_factory):
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     profile = tmp_path_factory.mktemp("chromium-profile")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1366,900", f"--user-data-dir={profile}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1366,900",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(60)
@@ -95,9 +106,16 @@ def test_browser__clinician_signs_in_opens_a_patient_and_sees_the_chart(servers,
     assert links == [api.patients[0]]
     assert "ruth (clinician)" in browser.find_element(By.CLASS_NAME, "who").text
     browser.find_element(By.CSS_SELECTOR, "a.patient-link").click()
-    _wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "#scores-chart .scatterlayer .trace")))
-    traces = browser.execute_script("return document.querySelectorAll('#scores-chart .scatterlayer .trace').length")
-    points = browser.execute_script("return document.querySelectorAll('#scores-chart .scatterlayer .point').length")
+    _wait(
+        browser,
+        ec.presence_of_element_located((By.CSS_SELECTOR, "#scores-chart .scatterlayer .trace")),
+    )
+    traces = browser.execute_script(
+        "return document.querySelectorAll('#scores-chart .scatterlayer .trace').length"
+    )
+    points = browser.execute_script(
+        "return document.querySelectorAll('#scores-chart .scatterlayer .point').length"
+    )
     assert traces >= 2 and points >= 4  # PHQ-9 and GAD-7, two visits each
     assert "Medications" in browser.page_source and "Wearable risk" in browser.page_source
     browser.save_screenshot(str(tmp_path / "patient.png"))
@@ -114,7 +132,10 @@ def test_browser__a_patient_not_assigned_is_refused(servers, browser):
     message = _wait(browser, ec.presence_of_element_located((By.ID, "patient-error")))
     assert "not permitted" in message.text
     assert not browser.find_elements(By.ID, "scores-chart")
-    assert any(e.action == "denied" and e.patient_id == api.patients[1] for e in api.context.audit.entries(limit=50))
+    assert any(
+        e.action == "denied" and e.patient_id == api.patients[1]
+        for e in api.context.audit.entries(limit=50)
+    )
 
 
 def test_browser__wrong_password_and_signed_out_pages(servers, browser):

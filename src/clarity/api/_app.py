@@ -82,7 +82,18 @@ def create_app(context: ApiContext, *, close_on_shutdown: bool = False) -> FastA
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:
-    """Return the OpenAPI document with the version taken out (it changes every commit)."""
+    """Return the OpenAPI document with the version taken out (it changes every commit).
+
+    Parameters
+    ----------
+    app
+        The application.
+
+    Returns
+    -------
+    dict
+        The document.
+    """
     document = dict(app.openapi())
     document["info"] = {**document["info"], "version": "see /openapi.json of a running server"}
     return document

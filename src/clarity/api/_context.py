@@ -28,6 +28,8 @@ class ApiContext:
     refresh_seconds
         How stale the store may be: reads bring it up to date with the bus at
         most this often (0 refreshes on every read).
+    _last_refresh, _refresh_lock
+        Internal bookkeeping of :meth:`refresh`.
     """
 
     settings: Settings

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from clarity.bus import open_bus
 from clarity.cli._app import app, console, settings_of
+from clarity.config import Settings
 from clarity.registry import ModelRegistry
 from clarity.store import FeatureStore, materialize, open_store
 
@@ -43,8 +44,11 @@ def demo(
     reset: Annotated[
         bool, typer.Option(help="Delete the data directory first and start from nothing.")
     ] = False,
+    serve: Annotated[
+        bool, typer.Option(help="End by serving the API and dashboard until Ctrl-C.")
+    ] = True,
 ) -> None:
-    """Run the demo: generate a cohort, ingest it, consume it back, and summarise."""
+    """Run the demo: generate a cohort, ingest it, summarise, then serve the API and dashboard."""
     from clarity.ingest import Pseudonymizer, ingest_paths, plan
     from clarity.synth import CohortConfig, generate_cohort
 
@@ -119,6 +123,39 @@ def demo(
         "[bold].venv/bin/clarity bus tail ingest.note[/] or "
         "[bold].venv/bin/clarity bus topics[/]."
     )
+    logins = _demo_users(settings)
+    console.print(Panel.fit("\n".join(logins), title="Demo logins (local demo only)"))
+    if serve:
+        from clarity.cli._serve import serve_api_and_dashboard
+
+        serve_api_and_dashboard(settings)
+
+
+def _demo_users(settings: Settings) -> list[str]:
+    """Create the demo's users (idempotent) and describe how to sign in."""
+    from clarity.cli._serve import DEMO_PASSWORD
+    from clarity.security import AccessStore
+
+    access = AccessStore(settings.data_dir / "access.sqlite3")
+    store = open_store(settings)
+    try:
+        patients = store.patients()
+    finally:
+        store.close()
+    for name, role in (
+        ("admin", "admin"),
+        ("clinician", "clinician"),
+        ("researcher", "researcher"),
+    ):
+        access.add_user(name, role, password=DEMO_PASSWORD)
+    for patient in patients[:10]:
+        access.assign("clinician", patient)
+    access.close()
+    return [
+        f"clinician  / {DEMO_PASSWORD!r}  sees {min(10, len(patients))} patients",
+        f"admin      / {DEMO_PASSWORD!r}  sees everyone, may ingest",
+        f"researcher / {DEMO_PASSWORD!r}  pseudonymised cohort data only",
+    ]
 
 
 def _topic_table(totals: dict[str, int], ingested: dict[str, int], consumed: Counter[str]) -> Table:

@@ -8,9 +8,61 @@ from typing import Annotated
 import typer
 
 from clarity.cli._app import app, console, err_console, settings_of
+from clarity.config import Settings
+from clarity.errors import ConfigurationError
 
 api_app = typer.Typer(help="Serve the API and manage its OpenAPI document.", no_args_is_help=True)
 app.add_typer(api_app, name="api")
+
+
+DEMO_PASSWORD = "clarity demo password"
+
+
+def serve_api_and_dashboard(settings: Settings, *, host: str | None = None) -> None:
+    """Serve the API and the dashboard until Ctrl-C.
+
+    Parameters
+    ----------
+    settings
+        Where the data lives and which ports to use.
+    host
+        Interface; the settings' by default.
+    """
+    import threading
+
+    import uvicorn
+    from werkzeug.serving import make_server
+
+    from clarity.api import ApiContext, create_app
+    from clarity.dashboard import create_dashboard
+
+    bind = host or settings.api.host
+    api_url = settings.api.api_url or f"http://{bind}:{settings.api.port}"
+    context = ApiContext.open(settings)
+    api_server = uvicorn.Server(
+        uvicorn.Config(create_app(context), host=bind, port=settings.api.port, log_level="warning")
+    )
+    try:
+        dashboard = make_server(
+            bind, settings.api.dashboard_port, create_dashboard(api_url).server, threaded=True
+        )
+    except OSError as error:
+        context.close()
+        raise ConfigurationError(
+            f"Cannot listen on {bind}:{settings.api.dashboard_port} for the dashboard ({error}); "
+            "set api.dashboard_port or CLARITY_API__DASHBOARD_PORT."
+        ) from error
+    threading.Thread(target=dashboard.serve_forever, daemon=True).start()
+    console.print(
+        f"API        {api_url}  (OpenAPI document at {api_url}/openapi.json)\n"
+        f"Dashboard  http://{bind}:{settings.api.dashboard_port}\n"
+        "Press Ctrl-C to stop."
+    )
+    try:
+        api_server.run()
+    finally:
+        dashboard.shutdown()
+        context.close()
 
 
 @api_app.command("serve")
@@ -48,7 +100,6 @@ def openapi(
     import tempfile
 
     from clarity.api import ApiContext, check_openapi, create_app, write_openapi
-    from clarity.config import Settings
 
     with tempfile.TemporaryDirectory() as scratch:
         context = ApiContext.open(Settings.load(data_dir=Path(scratch)))

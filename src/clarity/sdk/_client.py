@@ -154,11 +154,28 @@ class ClarityClient:
     # ------------------------------------------------------------------ endpoints
 
     def me(self) -> Me:
-        """Return who the token speaks for."""
+        """Return who the token speaks for.
+
+        Returns
+        -------
+        Me
+            User name, role and (for patients) their record.
+        """
         return self._model("GET", "/me", Me)
 
     def patients(self, *, page_size: int = 50) -> Iterator[PatientSummary]:
-        """Yield every patient the caller may see, following pages."""
+        """Yield every patient the caller may see, following pages.
+
+        Parameters
+        ----------
+        page_size
+            Patients fetched per request.
+
+        Yields
+        ------
+        PatientSummary
+            Each patient, in pseudonym order.
+        """
         cursor: str | None = None
         while True:
             params: dict[str, Any] = {"limit": page_size}
@@ -171,7 +188,18 @@ class ClarityClient:
             cursor = page.next_cursor
 
     def patient(self, patient_id: str) -> PatientDetail:
-        """Return a patient's latest features."""
+        """Return a patient's latest features.
+
+        Parameters
+        ----------
+        patient_id
+            The patient's pseudonym.
+
+        Returns
+        -------
+        PatientDetail
+            The newest value of every feature the caller may see.
+        """
         return self._model("GET", f"/patients/{patient_id}", PatientDetail)
 
     def timeline_page(
@@ -187,6 +215,23 @@ class ClarityClient:
         etag: str | None = None,
     ) -> tuple[TimelinePage | None, str | None]:
         """Fetch one page of a timeline.
+
+        Parameters
+        ----------
+        patient_id
+            The patient's pseudonym.
+        topics
+            Only these topics.
+        start, end
+            Event-time bounds (timezone-aware).
+        limit
+            Records per page.
+        cursor
+            From the previous page.
+        arrays
+            Include long arrays in full.
+        etag
+            An ETag from an earlier answer; a match answers "not modified".
 
         Returns
         -------
@@ -221,7 +266,26 @@ class ClarityClient:
         page_size: int = 200,
         arrays: bool = False,
     ) -> Iterator[TimelineItem]:
-        """Yield a patient's records in time order, following pages."""
+        """Yield a patient's records in time order, following pages.
+
+        Parameters
+        ----------
+        patient_id
+            The patient's pseudonym.
+        topics
+            Only these topics.
+        start, end
+            Event-time bounds (timezone-aware).
+        page_size
+            Records fetched per request.
+        arrays
+            Include long arrays in full.
+
+        Yields
+        ------
+        TimelineItem
+            Each record, oldest first.
+        """
         cursor: str | None = None
         wanted = list(topics) if topics is not None else None
         while True:
@@ -248,16 +312,57 @@ class ClarityClient:
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> list[FeatureOut]:
-        """Return every value of one feature of a patient."""
+        """Return every value of one feature of a patient.
+
+        Parameters
+        ----------
+        patient_id
+            The patient's pseudonym.
+        feature
+            The feature, e.g. ``"phq9.total"``.
+        start, end
+            Event-time bounds (timezone-aware).
+
+        Returns
+        -------
+        list of FeatureOut
+            Oldest first.
+        """
         params = {k: v.isoformat() for k, v in (("start", start), ("end", end)) if v is not None}
         return self._models(f"/patients/{patient_id}/features/{feature}", FeatureOut, params=params)
 
     def consent(self, patient_id: str) -> list[ConsentOut]:
-        """Return the consent decision in force for every category."""
+        """Return the consent decision in force for every category.
+
+        Parameters
+        ----------
+        patient_id
+            The patient's pseudonym.
+
+        Returns
+        -------
+        list of ConsentOut
+            One per category.
+        """
         return self._models(f"/patients/{patient_id}/consent", ConsentOut)
 
     def set_consent(self, patient_id: str, category: str, decision: str) -> ConsentOut:
-        """Give (``"permit"``) or withdraw (``"deny"``) consent for a category."""
+        """Give (``"permit"``) or withdraw (``"deny"``) consent for a category.
+
+        Parameters
+        ----------
+        patient_id
+            The patient's pseudonym.
+        category
+            E.g. ``"notes"`` or ``"research"``.
+        decision
+            ``"permit"`` or ``"deny"``.
+
+        Returns
+        -------
+        ConsentOut
+            The decision recorded.
+        """
         return self._model(
             "PUT",
             f"/patients/{patient_id}/consent/{category}",
@@ -266,13 +371,39 @@ class ClarityClient:
         )
 
     def cohort_feature(self, feature: str) -> list[CohortValue]:
-        """Return a numeric feature across consenting patients (researchers, admins)."""
+        """Return a numeric feature across consenting patients (researchers, admins).
+
+        Parameters
+        ----------
+        feature
+            The feature, e.g. ``"phq9.total"``.
+
+        Returns
+        -------
+        list of CohortValue
+            Pseudonymised values.
+        """
         return self._models(f"/cohort/features/{feature}", CohortValue)
 
     def ingest(
         self, paths: Iterable[Path], *, timezone: str | None = None, patient: str | None = None
     ) -> IngestReportOut:
-        """Upload files for ingest (admins)."""
+        """Upload files for ingest (admins).
+
+        Parameters
+        ----------
+        paths
+            The files.
+        timezone
+            IANA zone of local device times in them.
+        patient
+            Source patient id of single-patient files.
+
+        Returns
+        -------
+        IngestReportOut
+            Accepted, already present and rejected, per file.
+        """
         opened = [(p.name, p.open("rb")) for p in paths]
         try:
             data = {k: v for k, v in (("timezone", timezone), ("patient", patient)) if v}
@@ -283,7 +414,20 @@ class ClarityClient:
                 handle.close()
 
     def audit(self, *, patient_id: str | None = None, limit: int = 200) -> list[AuditEntryOut]:
-        """Return the newest audit entries (admins)."""
+        """Return the newest audit entries (admins).
+
+        Parameters
+        ----------
+        patient_id
+            Only this patient's entries.
+        limit
+            The most entries.
+
+        Returns
+        -------
+        list of AuditEntryOut
+            Newest first.
+        """
         params: dict[str, Any] = {"limit": limit}
         if patient_id:
             params["patient_id"] = patient_id

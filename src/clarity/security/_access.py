@@ -108,7 +108,19 @@ def category_of(topic: str) -> ConsentCategory:
 
 @dataclass(frozen=True)
 class User:
-    """A user of the API and dashboard."""
+    """A user of the API and dashboard.
+
+    Parameters
+    ----------
+    username
+        Login name.
+    role
+        What they may see and do.
+    patient_id
+        A patient user's own record.
+    active
+        False once deactivated.
+    """
 
     username: str
     role: Role
@@ -118,7 +130,21 @@ class User:
 
 @dataclass(frozen=True)
 class ConsentDecision:
-    """One consent decision in a patient's history."""
+    """One consent decision in a patient's history.
+
+    Parameters
+    ----------
+    patient_id
+        The patient's pseudonym.
+    category
+        The data category.
+    decision
+        ``"permit"`` or ``"deny"``.
+    decided_at
+        From when it holds.
+    decided_by
+        Who recorded it.
+    """
 
     patient_id: str
     category: ConsentCategory
@@ -271,7 +297,18 @@ class AccessStore:
         return User(username, Role(role), patient_id)
 
     def user(self, username: str) -> User | None:
-        """Return an active user, or None."""
+        """Return an active user.
+
+        Parameters
+        ----------
+        username
+            The login name.
+
+        Returns
+        -------
+        User or None
+            The user, or None when unknown or deactivated.
+        """
         rows = self._rows(
             "SELECT username, role, patient_id, active FROM users WHERE username = ?", (username,)
         )
@@ -281,14 +318,31 @@ class AccessStore:
         return User(str(name), Role(str(role)), str(patient) if patient else None)
 
     def users(self) -> list[User]:
-        """Return every active user, by name."""
+        """Return every active user.
+
+        Returns
+        -------
+        list of User
+            By name.
+        """
         rows = self._rows(
             "SELECT username, role, patient_id FROM users WHERE active = 1 ORDER BY 1"
         )
         return [User(str(n), Role(str(r)), str(p) if p else None) for n, r, p in rows]
 
     def authenticate(self, username: str, password: str) -> User | None:
-        """Return the user when the password is right, else None."""
+        """Check a password.
+
+        Parameters
+        ----------
+        username, password
+            The credentials.
+
+        Returns
+        -------
+        User or None
+            The user when the password is right, else None.
+        """
         rows = self._rows(
             "SELECT password_hash FROM users WHERE username = ? AND active = 1", (username,)
         )
@@ -297,12 +351,26 @@ class AccessStore:
         return self.user(username)
 
     def deactivate(self, username: str) -> None:
-        """Stop a user from signing in; their audit history stays."""
+        """Stop a user from signing in; their audit history stays.
+
+        Parameters
+        ----------
+        username
+            The user.
+        """
         with self._transaction() as conn:
             conn.execute("UPDATE users SET active = 0 WHERE username = ?", (username,))
 
     def assign(self, username: str, patient_id: str) -> None:
-        """Let a clinician see a patient."""
+        """Let a clinician see a patient.
+
+        Parameters
+        ----------
+        username
+            An active clinician.
+        patient_id
+            The patient's pseudonym.
+        """
         user = self.user(username)
         if user is None or user.role is not Role.clinician:
             raise ConfigurationError(f"{username!r} is not an active clinician.")
@@ -310,7 +378,15 @@ class AccessStore:
             conn.execute("INSERT OR IGNORE INTO assignments VALUES (?, ?)", (username, patient_id))
 
     def unassign(self, username: str, patient_id: str) -> None:
-        """Stop a clinician seeing a patient."""
+        """Stop a clinician seeing a patient.
+
+        Parameters
+        ----------
+        username
+            The clinician.
+        patient_id
+            The patient's pseudonym.
+        """
         with self._transaction() as conn:
             conn.execute(
                 "DELETE FROM assignments WHERE username = ? AND patient_id = ?",
@@ -318,7 +394,18 @@ class AccessStore:
             )
 
     def patients_of(self, username: str) -> list[str]:
-        """Return the patients assigned to a clinician."""
+        """Return the patients assigned to a clinician.
+
+        Parameters
+        ----------
+        username
+            The clinician.
+
+        Returns
+        -------
+        list of str
+            Pseudonyms, sorted.
+        """
         return [
             str(r[0])
             for r in self._rows(
@@ -374,7 +461,18 @@ class AccessStore:
         return ConsentDecision(patient_id, ConsentCategory(category), decision, moment, by)
 
     def consent(self, patient_id: str) -> dict[ConsentCategory, ConsentDecision | None]:
-        """Return the decision in force now for every category (None: the default applies)."""
+        """Return the decision in force now for every category.
+
+        Parameters
+        ----------
+        patient_id
+            The patient's pseudonym.
+
+        Returns
+        -------
+        dict
+            Decision by category; None where none was recorded and the default applies.
+        """
         now = to_micros(datetime.now(UTC))
         result: dict[ConsentCategory, ConsentDecision | None] = {}
         for category in ConsentCategory:

@@ -192,7 +192,20 @@ class AuditLog:
         os.replace(temporary, self.head)
 
     def entries(self, *, patient_id: str | None = None, limit: int = 1000) -> list[AuditEntry]:
-        """Return the newest entries, optionally of one patient, newest first."""
+        """Return the newest entries.
+
+        Parameters
+        ----------
+        patient_id
+            Only this patient's entries.
+        limit
+            The most entries.
+
+        Returns
+        -------
+        list of AuditEntry
+            Newest first.
+        """
         sql = (
             "SELECT seq, at_us, actor, role, patient_id, action, resource, request_id, outcome "
             "FROM audit"

@@ -32,7 +32,17 @@ class InvalidToken(ClarityError):
 
 @dataclass(frozen=True)
 class Claims:
-    """Who a verified token speaks for."""
+    """Who a verified token speaks for.
+
+    Parameters
+    ----------
+    subject
+        The user name.
+    role
+        Their role.
+    patient_id
+        A patient user's own record.
+    """
 
     subject: str
     role: Role
