@@ -30,8 +30,8 @@ from clarity.contracts import TOPICS
 from clarity.sdk._models import (
     AuditEntryOut,
     CohortValue,
-    ConsentIn,
     ConsentOut,
+    ConsentRequest,
     FeatureOut,
     FileReportOut,
     IngestReportOut,
@@ -433,7 +433,7 @@ def put_consent(
     who: Annotated[Caller, Depends(caller)],
     patient_id: Annotated[str, PathParam(pattern=_PATIENT_PATH)],
     category: ConsentCategory,
-    body: ConsentIn,
+    body: ConsentRequest,
 ) -> ConsentOut:
     """Record a decision for one category; it applies from now on (admins and the patient)."""
     if who.role not in (Role.admin, Role.patient):

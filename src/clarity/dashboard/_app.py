@@ -30,7 +30,7 @@ PALETTE = {
     "gad7": "#E69F00",  # orange
     "mood": "#009E73",  # green
     "drug": "#CC79A7",  # purple
-    "alert": "#D55E00",  # vermillion
+    "alert": "#D55E00",  # vermilion
     "muted": "#555555",
 }
 _SERVICE_PANELS = [

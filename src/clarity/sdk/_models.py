@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 __all__ = [
     "AuditEntryOut",
     "CohortValue",
-    "ConsentIn",
     "ConsentOut",
+    "ConsentRequest",
     "FeatureOut",
     "FileReportOut",
     "IngestReportOut",
@@ -114,7 +114,7 @@ class ConsentOut(BaseModel):
     decided_by: str | None = None
 
 
-class ConsentIn(BaseModel):
+class ConsentRequest(BaseModel):
     """A new consent decision."""
 
     decision: Literal["permit", "deny"]
