@@ -63,10 +63,15 @@ class ClarityClient:
     timeout
         Seconds per request.
 
-    Examples
-    --------
-    >>> client = ClarityClient("http://127.0.0.1:8000", token="...")  # doctest: +SKIP
-    >>> [p.patient_id for p in client.patients()]  # doctest: +SKIP
+    Notes
+    -----
+    Typical use against a running server::
+
+        with ClarityClient.sign_in("http://127.0.0.1:8000", "clinician", password) as client:
+            for patient in client.patients():
+                print(patient.patient_id, patient.phq9)
+
+    ``tests/api/test_sdk_and_fuzz.py`` runs this end to end.
     """
 
     def __init__(
