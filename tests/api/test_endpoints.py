@@ -281,3 +281,21 @@ def test_openapi__the_checked_in_document_matches_the_api(shared_api):
 def test_health__needs_no_token(shared_api):
     assert shared_api.client.get("/health").json() == {"status": "ok"}
     assert datetime.now(UTC) - timedelta(days=1) < datetime.now(UTC)
+
+
+def test_audit__lists_and_exports_record_each_patient_read(api):
+    api.client.get("/patients", headers=api.as_("admin"))
+    listed = {
+        e.patient_id
+        for e in api.context.audit.entries(limit=10)
+        if e.resource == "GET /patients (list)"
+    }
+    assert listed == set(api.patients)
+    api.client.get("/cohort/features/phq9.total", headers=api.as_("rita"))
+    exported = {
+        e.patient_id
+        for e in api.context.audit.entries(limit=10)
+        if e.actor == "rita" and e.action == "read"
+    }
+    assert exported == set(api.patients)
+    assert api.context.audit.verify() == []

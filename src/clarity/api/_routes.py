@@ -222,8 +222,16 @@ def list_patients(
         after = _decode_text_cursor(cursor, "patient")
         patients = [p for p in patients if p > after]
     page = patients[:limit]
-    with audited(who, request, None, "read"):
-        items = [_summary(who, p) for p in page]
+    items = [_summary(who, p) for p in page]
+    # Every patient whose data the list shows gets an entry of its own.
+    who.context.audit.append_many(
+        [
+            AuditEntry(
+                who.name, who.role.value, p, "read", "GET /patients (list)", who.request_id, "200"
+            )
+            for p in page
+        ]
+    )
     more = len(patients) > limit
     next_cursor = _encode_text_cursor(page[-1], "patient") if more else None
     return PatientPage(items=items, next_cursor=next_cursor)
@@ -471,8 +479,8 @@ def cohort_feature(
     require_role(who, Role.admin, Role.researcher)
     context = who.context
     context.refresh()
-    values = []
-    with audited(who, request, None, "read"):
+    values: list[CohortValue] = []
+    with audited(who, request, None, "read-cohort"):
         for patient in context.store.patients():
             if not context.access.allowed(patient, ConsentCategory.research):
                 continue
@@ -490,6 +498,20 @@ def cohort_feature(
                         observed_at=found.observed_at,
                     )
                 )
+        context.audit.append_many(
+            [
+                AuditEntry(
+                    who.name,
+                    who.role.value,
+                    v.patient_id,
+                    "read",
+                    f"GET /cohort/features/{feature}",
+                    who.request_id,
+                    "200",
+                )
+                for v in values
+            ]
+        )
     return values
 
 

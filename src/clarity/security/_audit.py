@@ -148,7 +148,25 @@ class AuditLog:
         AuditEntry
             The entry as stored.
         """
-        at = entry.at or datetime.now(UTC)
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: list[AuditEntry]) -> list[AuditEntry]:
+        """Add entries at the end of the chain in one transaction.
+
+        Parameters
+        ----------
+        entries
+            What happened, in order.
+
+        Returns
+        -------
+        list of AuditEntry
+            The entries as stored.
+        """
+        if not entries:
+            return []
+        at = datetime.now(UTC)
+        stored = []
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
@@ -156,24 +174,29 @@ class AuditLog:
                     row = self._conn.execute(
                         "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
                     ).fetchone()
-                    seq, prev = (row[0] + 1, row[1]) if row else (1, _GENESIS)
-                    digest = _digest(prev, seq, to_micros(at), entry)
-                    self._conn.execute(
-                        "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            seq,
-                            to_micros(at),
-                            entry.actor,
-                            entry.role,
-                            entry.patient_id,
-                            entry.action,
-                            entry.resource,
-                            entry.request_id,
-                            entry.outcome,
-                            prev,
-                            digest,
-                        ),
-                    )
+                    seq, prev = (row[0], row[1]) if row else (0, _GENESIS)
+                    for entry in entries:
+                        seq += 1
+                        moment = entry.at or at
+                        digest = _digest(prev, seq, to_micros(moment), entry)
+                        self._conn.execute(
+                            "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (
+                                seq,
+                                to_micros(moment),
+                                entry.actor,
+                                entry.role,
+                                entry.patient_id,
+                                entry.action,
+                                entry.resource,
+                                entry.request_id,
+                                entry.outcome,
+                                prev,
+                                digest,
+                            ),
+                        )
+                        stored.append(AuditEntry(**{**entry.__dict__, "at": moment, "seq": seq}))
+                        prev = digest
                     self._conn.execute("COMMIT")
                 except BaseException:
                     if self._conn.in_transaction:
@@ -183,8 +206,8 @@ class AuditLog:
                 raise BackendError(
                     f"Cannot append to the audit log {self.path}: {error}"
                 ) from error
-            self._write_head(seq, digest)
-        return AuditEntry(**{**entry.__dict__, "at": at, "seq": seq})
+            self._write_head(seq, prev)
+        return stored
 
     def _write_head(self, seq: int, digest: str) -> None:
         temporary = self.head.with_suffix(f".{uuid.uuid4().hex}.tmp")
