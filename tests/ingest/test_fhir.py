@@ -83,6 +83,36 @@ def _note(text="Seen today. Denies SI.", content_type="text/plain"):
     }
 
 
+def _panel(item_score):
+    """A PHQ-9 panel Observation with its nine item members and its total member."""
+    members = [
+        {
+            "resourceType": "Observation",
+            "id": f"i{n}",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": c}]},
+            "subject": SUBJECT,
+            "effectiveDateTime": "2025-06-01T10:00:00Z",
+            "valueInteger": item_score,
+        }
+        for n, c in enumerate(PHQ9.item_loincs)
+    ]
+    total = {
+        **members[0],
+        "id": "t",
+        "code": {"coding": [{"system": "http://loinc.org", "code": PHQ9.total_loinc}]},
+        "valueInteger": 9 * item_score,
+    }
+    panel = {
+        **members[0],
+        "id": "panel",
+        "code": {"coding": [{"system": "http://loinc.org", "code": PHQ9.panel_loinc}]},
+        "hasMember": [{"reference": f"Observation/{m['id']}"} for m in [*members, total]],
+    }
+    del panel["valueInteger"]
+    return panel, members, total
+
+
 def _write(tmp_path, *resources, name="bundle.json"):
     path = tmp_path / name
     bundle = {
@@ -184,31 +214,7 @@ def test_fhir__references_by_full_url_resolve(bus, tmp_path):
 
 
 def test_fhir__a_corrected_panel_member_is_a_new_record(bus, tmp_path):
-    members = [
-        {
-            "resourceType": "Observation",
-            "id": f"i{n}",
-            "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": c}]},
-            "subject": SUBJECT,
-            "effectiveDateTime": "2025-06-01T10:00:00Z",
-            "valueInteger": 1,
-        }
-        for n, c in enumerate(PHQ9.item_loincs)
-    ]
-    total = {
-        **members[0],
-        "id": "t",
-        "code": {"coding": [{"system": "http://loinc.org", "code": PHQ9.total_loinc}]},
-        "valueInteger": 9,
-    }
-    panel = {
-        **members[0],
-        "id": "panel",
-        "code": {"coding": [{"system": "http://loinc.org", "code": PHQ9.panel_loinc}]},
-        "hasMember": [{"reference": f"Observation/{m['id']}"} for m in [*members, total]],
-    }
-    del panel["valueInteger"]
+    panel, members, total = _panel(item_score=1)
     run(bus, _write(tmp_path, _patient(), panel, *members, total))
     members[0]["valueInteger"], total["valueInteger"] = 2, 10
     again = run(bus, _write(tmp_path, _patient(), panel, *members, total))
@@ -261,31 +267,7 @@ def test_fhir__a_repeated_resource_in_one_file_is_a_duplicate(bus, tmp_path):
 def test_fhir__panels_with_members_make_one_observation_and_unused_resources_are_skipped(
     bus, tmp_path
 ):
-    members = [
-        {
-            "resourceType": "Observation",
-            "id": f"i{n}",
-            "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": c}]},
-            "subject": SUBJECT,
-            "effectiveDateTime": "2025-06-01T10:00:00Z",
-            "valueInteger": 2,
-        }
-        for n, c in enumerate(PHQ9.item_loincs)
-    ]
-    total = {
-        **members[0],
-        "id": "t",
-        "code": {"coding": [{"system": "http://loinc.org", "code": PHQ9.total_loinc}]},
-        "valueInteger": 18,
-    }
-    panel = {
-        **members[0],
-        "id": "panel",
-        "code": {"coding": [{"system": "http://loinc.org", "code": PHQ9.panel_loinc}]},
-        "hasMember": [{"reference": f"Observation/{m['id']}"} for m in [*members, total]],
-    }
-    del panel["valueInteger"]
+    panel, members, total = _panel(item_score=2)
     weight = {
         **members[0],
         "id": "w",

@@ -122,17 +122,22 @@ class SqliteFeatureStore:
             )
             for v in values
         ]
+        return self._insert(
+            "INSERT INTO feature_values(patient_id, feature, observed_at_us, event_id, "
+            "value_json, producer_json, written_at_us) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            rows,
+            "the feature values",
+        )
+
+    def _insert(self, sql: str, rows: Sequence[Sequence[Any]], what: str) -> int:
+        """Insert rows in one transaction, skipping those already stored; count the new ones."""
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     before = self._conn.total_changes
-                    self._conn.executemany(
-                        "INSERT INTO feature_values(patient_id, feature, observed_at_us, event_id, "
-                        "value_json, producer_json, written_at_us) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                        "ON CONFLICT DO NOTHING",
-                        rows,
-                    )
+                    self._conn.executemany(sql, rows)
                     added = self._conn.total_changes - before
                     self._conn.execute("COMMIT")
                 except BaseException:
@@ -140,9 +145,7 @@ class SqliteFeatureStore:
                         self._conn.execute("ROLLBACK")
                     raise
             except sqlite3.Error as error:
-                raise BackendError(
-                    f"Cannot write to the feature store {self.path}: {error}"
-                ) from error
+                raise BackendError(f"Cannot write {what} to {self.path}: {error}") from error
         return added
 
     def latest(
@@ -209,24 +212,11 @@ class SqliteFeatureStore:
             )
             for offset, e in records
         ]
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    before = self._conn.total_changes
-                    self._conn.executemany(
-                        "INSERT INTO timeline VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                        rows,
-                    )
-                    added = self._conn.total_changes - before
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as error:
-                raise BackendError(f"Cannot write the timeline of {self.path}: {error}") from error
-        return added
+        return self._insert(
+            "INSERT INTO timeline VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            rows,
+            "the timeline",
+        )
 
     def timeline(
         self,
