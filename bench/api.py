@@ -39,7 +39,7 @@ from clarity.contracts import (
     event_id_for,
 )
 from clarity.security import AccessStore, TokenService
-from clarity.store import SqliteFeatureStore, ingest_features
+from clarity.store import SqliteFeatureStore, record_features
 from clarity.testing import example_producer
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -112,7 +112,7 @@ def _build(data_dir: Path, patients: int, days: int) -> list[str]:
     for pid in ids:
         records = _records(pid, days, rng)
         store.put_records((offset + k, r) for k, r in enumerate(records))
-        store.put([v for r in records for v in ingest_features(r)])
+        store.put([v for r in records for v in record_features(r)])
         offset += len(records)
     store.close()
     return ids

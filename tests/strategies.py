@@ -21,6 +21,7 @@ from clarity.contracts import (
     GenomeBuild,
     GenotypeCallSetRef,
     GenotypeFormat,
+    HeadRisk,
     Instrument,
     ItemScore,
     MedicationStatement,
@@ -32,6 +33,9 @@ from clarity.contracts import (
     QuestionnaireObservation,
     RRIntervalSegment,
     Sex,
+    WearableAttention,
+    WearableDailyRisk,
+    WearableExplainRequest,
 )
 
 _ID_CHARS = string.ascii_letters + string.digits + "._:-"
@@ -116,7 +120,54 @@ def actigraphy_weeks(draw: st.DrawFn) -> ActigraphyWeek:
     )
 
 
+heads = st.from_regex(r"\A[a-z][a-z0-9_]{0,31}\Z")
+fractions = st.floats(0, 1)
+
+
+@st.composite
+def daily_risks(draw: st.DrawFn) -> WearableDailyRisk:
+    start = draw(instants)
+    scored = draw(st.booleans())
+    risks = draw(
+        st.lists(
+            st.builds(HeadRisk, head=heads, probability=fractions),
+            min_size=1,
+            max_size=4,
+            unique_by=lambda r: r.head,
+        )
+    )
+    return WearableDailyRisk(
+        day=start.date(),
+        window_start=start,
+        window_end=start + timedelta(days=7),
+        timezone=draw(st.sampled_from(["UTC", "Europe/Oslo"])),
+        wear_fraction=draw(fractions),
+        day_wear_fraction=draw(fractions),
+        min_wear_fraction=draw(fractions),
+        risks=tuple(risks) if scored else (),
+        reason=None if scored else draw(short_text),
+    )
+
+
+@st.composite
+def attention_maps(draw: st.DrawFn) -> WearableAttention:
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    minutes = rng.random(MINUTES_PER_WEEK)
+    start = draw(instants)
+    return WearableAttention(
+        window_start=start,
+        window_end=start + timedelta(days=7),
+        head=draw(heads),
+        probability=draw(fractions),
+        patch_minutes=draw(st.sampled_from([9, 18])),
+        minutes=tuple(float(m) for m in minutes / minutes.sum()),
+    )
+
+
 payloads = st.one_of(
+    daily_risks(),
+    attention_maps(),
+    st.builds(WearableExplainRequest, window_end=instants, head=heads, requested_by=short_text),
     st.builds(
         PatientDemographics,
         birth_year=st.integers(1900, 2100),
@@ -195,6 +246,9 @@ _TOPIC_OF = {
     MoodReport: "ingest.mood",
     GenotypeCallSetRef: "ingest.genotype",
     PGxPanelResult: "ingest.pgx",
+    WearableDailyRisk: "wearable.daily_risk",
+    WearableExplainRequest: "wearable.explain_request",
+    WearableAttention: "wearable.attention",
 }
 
 producers = st.builds(

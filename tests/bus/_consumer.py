@@ -15,7 +15,7 @@ from clarity.bus import Bus, SqliteTransport
 def main() -> None:
     path, group, through = sys.argv[1], sys.argv[2], int(sys.argv[3])
     bus = Bus(transport=SqliteTransport(path))
-    consumer = bus.subscribe("ingest.>", group=group)
+    consumer = bus.subscribe(">", group=group)
     deliveries = consumer.poll(max_records=10_000)
     consumer.commit(through=next(d for d in deliveries if d.offset == through))
     print(f"ready {len(deliveries)}", flush=True)

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from clarity.bus import Bus, MemoryTransport
 from clarity.contracts import Envelope
-from clarity.store import SqliteFeatureStore, ingest_features, materialize
+from clarity.store import SqliteFeatureStore, record_features, materialize
 from clarity.testing import example_records
 
 
-def test_ingest_features__values_match_the_records():
+def test_record_features__values_match_the_records():
     records = example_records(n_patients=1)
-    features = {f.feature: f for r in records for f in ingest_features(r)}
+    features = {f.feature: f for r in records for f in record_features(r)}
     phq9 = [
         r for r in records if r.topic == "ingest.observation" and r.payload.instrument == "phq9"
     ]
@@ -22,7 +22,7 @@ def test_ingest_features__values_match_the_records():
     assert features[f"medication.{drug}.status"].value == "active"
     assert 0.9 < features["actigraphy.wear_fraction"].value < 1.0
     note = next(r for r in records if r.topic == "ingest.note")
-    assert ingest_features(note) == []
+    assert record_features(note) == []
 
 
 def test_materialize__writes_once_and_resumes_from_the_group(tmp_path):
@@ -31,7 +31,7 @@ def test_materialize__writes_once_and_resumes_from_the_group(tmp_path):
     bus.publish_batch(example_records(n_patients=2))
     first = materialize(bus, store, group="fs", batch_size=7)
     assert (first.consumed, first.rejected) == (len(example_records(2)), 0)
-    assert first.written == sum(len(ingest_features(r)) for r in example_records(2))
+    assert first.written == sum(len(record_features(r)) for r in example_records(2))
     assert materialize(bus, store, group="fs").consumed == 0
     # A fresh group replays everything, and the store adds nothing.
     replay = materialize(bus, store, group="fs-rebuild")
@@ -46,7 +46,7 @@ def test_materialize__a_record_that_cannot_be_featurised_is_dead_lettered(tmp_pa
     def picky(record: Envelope):
         if record.topic == "ingest.mood":
             raise ValueError("mood scale unknown")
-        return ingest_features(record)
+        return record_features(record)
 
     report = materialize(bus, store, group="fs", features=picky)
     assert report.rejected == 3

@@ -60,6 +60,13 @@ from clarity.contracts._topics import (
 )
 from clarity.contracts._types import ContractModel, ensure_utc, loinc_check_digit
 from clarity.contracts._validate import field_errors, validate_dead_letter, validate_envelope
+from clarity.contracts._wearable import (
+    HeadName,
+    HeadRisk,
+    WearableAttention,
+    WearableDailyRisk,
+    WearableExplainRequest,
+)
 
 __all__ = [
     "CLARITY_NAMESPACE",
@@ -82,6 +89,8 @@ __all__ = [
     "GenomeBuild",
     "GenotypeCallSetRef",
     "GenotypeFormat",
+    "HeadName",
+    "HeadRisk",
     "Instrument",
     "InstrumentSpec",
     "ItemScore",
@@ -99,6 +108,9 @@ __all__ = [
     "SchemaProblem",
     "Sex",
     "TopicSpec",
+    "WearableAttention",
+    "WearableDailyRisk",
+    "WearableExplainRequest",
     "avro_schema",
     "check_compatibility",
     "check_schema_files",

@@ -20,6 +20,11 @@ from clarity.contracts._ingest import (
     RRIntervalSegment,
 )
 from clarity.contracts._topics import register_topic
+from clarity.contracts._wearable import (
+    WearableAttention,
+    WearableDailyRisk,
+    WearableExplainRequest,
+)
 
 __all__: list[str] = []
 
@@ -34,3 +39,12 @@ register_topic("ingest.ecg", ECGSegment, "Single-lead ECG segments.")
 register_topic("ingest.mood", MoodReport, "Daily mood self-reports.")
 register_topic("ingest.genotype", GenotypeCallSetRef, "References to genotype call sets.")
 register_topic("ingest.pgx", PGxPanelResult, "Pharmacogenomic lab panel results.")
+register_topic(
+    "wearable.daily_risk", WearableDailyRisk, "PAT risk per head for the 7 days ending each day."
+)
+register_topic(
+    "wearable.explain_request", WearableExplainRequest, "Requests to explain one scored window."
+)
+register_topic(
+    "wearable.attention", WearableAttention, "PAT attention per minute of one explained window."
+)

@@ -6,7 +6,7 @@ read it. :class:`SqliteFeatureStore` is the embedded default.
 
 from clarity.store._base import FeatureStore, FeatureValue, JsonValue, TimelineRecord
 from clarity.store._factory import open_store
-from clarity.store._projection import MaterializeReport, ingest_features, materialize
+from clarity.store._projection import MaterializeReport, materialize, record_features
 from clarity.store._sqlite import SqliteFeatureStore
 
 __all__ = [
@@ -16,7 +16,7 @@ __all__ = [
     "MaterializeReport",
     "SqliteFeatureStore",
     "TimelineRecord",
-    "ingest_features",
     "materialize",
     "open_store",
+    "record_features",
 ]

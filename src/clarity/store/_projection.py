@@ -14,11 +14,12 @@ from clarity.contracts import (
     PatientDemographics,
     PGxPanelResult,
     QuestionnaireObservation,
+    WearableDailyRisk,
 )
 from clarity.errors import ClarityError
 from clarity.store._base import FeatureStore, FeatureValue, JsonValue
 
-__all__ = ["MaterializeReport", "ingest_features", "materialize"]
+__all__ = ["MaterializeReport", "materialize", "record_features"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,22 +69,26 @@ def _values(record: Envelope) -> list[tuple[str, JsonValue]]:
         ]
     if isinstance(payload, ActigraphyWeek):
         return [("actigraphy.wear_fraction", round(sum(payload.wear) / len(payload.wear), 4))]
+    if isinstance(payload, WearableDailyRisk):
+        values: list[tuple[str, JsonValue]] = [("wearable.wear_fraction", payload.wear_fraction)]
+        return values + [(f"wearable.{risk.head}.risk", risk.probability) for risk in payload.risks]
     return []
 
 
-def ingest_features(record: Envelope) -> list[FeatureValue]:
-    """Turn an ingest record into the feature values the dashboard and twin read.
+def record_features(record: Envelope) -> list[FeatureValue]:
+    """Turn a bus record into the feature values the dashboard and twin read.
 
     Parameters
     ----------
     record
-        A record of an ``ingest.*`` topic.
+        A record of any topic.
 
     Returns
     -------
     list of FeatureValue
-        E.g. ``phq9.total`` for a PHQ-9, ``mood.mood`` for a mood report; empty
-        for topics whose values are computed by a service (notes, ECG, ...).
+        E.g. ``phq9.total`` for a PHQ-9, ``mood.mood`` for a mood report,
+        ``wearable.depression.risk`` for a scored day; empty for records that
+        are kept only in the timeline (notes, ECG, attention maps, ...).
     """
     producer = record.producer.model_dump()
     return [
@@ -104,8 +109,8 @@ def materialize(
     store: FeatureStore,
     *,
     group: str,
-    pattern: str = "ingest.>",
-    features: Callable[[Envelope], Sequence[FeatureValue]] = ingest_features,
+    pattern: str = ">",
+    features: Callable[[Envelope], Sequence[FeatureValue]] = record_features,
     batch_size: int = 500,
 ) -> MaterializeReport:
     """Consume the bus as a group; write each record and its features into the store.
@@ -123,7 +128,7 @@ def materialize(
     group
         Consumer group; its positions make later runs incremental.
     pattern
-        Topics to read.
+        Topics to read; every topic by default (never the dead letters).
     features
         Turns a record into feature values; a :class:`~clarity.errors.ClarityError`
         or ``ValueError`` it raises dead-letters the record.

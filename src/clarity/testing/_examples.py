@@ -1,4 +1,4 @@
-"""Contract-valid example records of every ingest topic, deterministic per seed.
+"""Contract-valid example records of every topic, deterministic per seed.
 
 These are small, plausible records for demos, tests and benchmarks. They are
 not the synthetic cohort (which has a causal model and ground truth); they
@@ -27,6 +27,7 @@ from clarity.contracts import (
     GenomeBuild,
     GenotypeCallSetRef,
     GenotypeFormat,
+    HeadRisk,
     Instrument,
     ItemScore,
     MedicationStatement,
@@ -39,6 +40,9 @@ from clarity.contracts import (
     QuestionnaireObservation,
     RRIntervalSegment,
     Sex,
+    WearableAttention,
+    WearableDailyRisk,
+    WearableExplainRequest,
     event_id_for,
 )
 
@@ -118,6 +122,50 @@ def _actigraphy(rng: np.random.Generator, start: datetime, severity: float) -> A
     )
 
 
+def _wearable(
+    rng: np.random.Generator, week: ActigraphyWeek, severity: float
+) -> list[tuple[str, datetime, Payload]]:
+    end = week.start + timedelta(minutes=MINUTES_PER_WEEK)
+    wear = np.asarray(week.wear)
+    probability = float(round(0.1 + 0.8 * severity, 4))
+    attention = np.repeat(rng.gamma(2.0, 1.0, MINUTES_PER_WEEK // 18), 18) * wear
+    attention /= attention.sum()
+    return [
+        (
+            "wearable.daily_risk",
+            end,
+            WearableDailyRisk(
+                day=(end - timedelta(days=1)).date(),
+                window_start=week.start,
+                window_end=end,
+                timezone=week.timezone,
+                wear_fraction=float(round(wear.mean(), 4)),
+                day_wear_fraction=float(round(wear[-1440:].mean(), 4)),
+                min_wear_fraction=0.7,
+                risks=(HeadRisk(head="depression", probability=probability),),
+            ),
+        ),
+        (
+            "wearable.explain_request",
+            end + timedelta(hours=1),
+            WearableExplainRequest(window_end=end, head="depression", requested_by="examples"),
+        ),
+        (
+            "wearable.attention",
+            end,
+            WearableAttention(
+                window_start=week.start,
+                window_end=end,
+                timezone=week.timezone,
+                head="depression",
+                probability=probability,
+                patch_minutes=18,
+                minutes=tuple(float(a) for a in attention),
+            ),
+        ),
+    ]
+
+
 def _patient_records(index: int, rng: np.random.Generator) -> list[tuple[str, datetime, Payload]]:
     severity = float(rng.uniform(0.1, 0.9))
     drug_code, drug, dose = _DRUGS[index % len(_DRUGS)]
@@ -187,7 +235,9 @@ def _patient_records(index: int, rng: np.random.Generator) -> list[tuple[str, da
             ),
         )
     )
-    records.append(("ingest.actigraphy", start, _actigraphy(rng, start, severity)))
+    actigraphy = _actigraphy(rng, start, severity)
+    records.append(("ingest.actigraphy", start, actigraphy))
+    records.extend(_wearable(rng, actigraphy, severity))
     rr = 60_000 / rng.normal(70 + 10 * severity, 3, 350)
     records.append(
         (
@@ -273,7 +323,7 @@ def example_patient_records(index: int, seed: int = 0) -> list[Envelope]:
     Returns
     -------
     list of Envelope
-        Sixteen records over the eleven ingest topics, in time order per topic.
+        Nineteen records over the eleven ingest and three wearable topics, in time order per topic.
     """
     rng = np.random.default_rng([seed, index])
     producer = example_producer()
@@ -294,7 +344,7 @@ def example_patient_records(index: int, seed: int = 0) -> list[Envelope]:
 
 
 def example_records(n_patients: int = 3, seed: int = 0) -> list[Envelope]:
-    """Return contract-valid records of every ingest topic for a few patients.
+    """Return contract-valid records of every topic for a few patients.
 
     The same arguments always give equal records, with the same event ids, so
     publishing them twice shows the bus's idempotency.
@@ -302,7 +352,7 @@ def example_records(n_patients: int = 3, seed: int = 0) -> list[Envelope]:
     Parameters
     ----------
     n_patients
-        Number of example patients; each gets 16 records over all eleven ingest topics.
+        Number of example patients; each gets 19 records over all fourteen topics.
     seed
         Seed of the random values.
 
@@ -315,7 +365,7 @@ def example_records(n_patients: int = 3, seed: int = 0) -> list[Envelope]:
     --------
     >>> records = example_records(n_patients=1)
     >>> len(records), len({r.topic for r in records})
-    (16, 11)
+    (19, 14)
     """
     if n_patients < 0:
         raise ValueError(

@@ -216,13 +216,40 @@ def _read(data: bytes, layout: _Layout, zone: str) -> tuple[_Table, str | None]:
             )
             seconds = np.where(parsed.isna(), _NO_TIME, parsed.asi8 // 1_000_000_000)
         else:
-            local = pd.DatetimeIndex(pd.to_datetime(stamps, format="ISO8601", errors="coerce"))
-            seconds = _to_utc(local, zone)
+            seconds = _to_utc(_parse_local(stamps), zone)
     lines = np.arange(len(frame)) + skip + 2
     return _Table(lines=lines, seconds=seconds, counts=counts, raw=texts), problem
 
 
 _OFFSET = r"(?:[+-]\d\d:?\d\d|Z)$"
+
+# Day-first and month-first dates as exports write them ("18/3/2003 15:00", "3/18/2003 ...").
+_LOCAL_FORMATS = tuple(
+    f"{date} {time}"
+    for date in ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y")
+    for time in ("%H:%M", "%H:%M:%S")
+)
+
+
+def _parse_local(stamps: pd.Series) -> pd.DatetimeIndex:
+    """Parse local timestamps: ISO 8601, else the day- or month-first layout that fits.
+
+    When both day-first and month-first read every row (no day above 12),
+    the one whose times move forward minute by minute wins: read the wrong
+    way round, the first of each month jumps weeks.
+    """
+    best = pd.DatetimeIndex(pd.to_datetime(stamps, format="ISO8601", errors="coerce"))
+    if len(best) == 0 or best.notna().mean() >= 0.5:
+        return best
+    score = (int(best.notna().sum()), 0.0)
+    for layout in _LOCAL_FORMATS:
+        parsed = pd.DatetimeIndex(pd.to_datetime(stamps, format=layout, errors="coerce"))
+        valid = parsed[parsed.notna()]
+        steps = np.diff(valid.asi8)
+        forward = float((steps > 0).mean()) if steps.size else 0.0
+        if (int(valid.size), forward) > score:
+            best, score = parsed, (int(valid.size), forward)
+    return best
 
 
 def _to_utc(local: pd.DatetimeIndex, zone: str) -> np.ndarray:

@@ -1,0 +1,134 @@
+"""Cut a patient's actigraphy weeks into the 7-day windows that end each day."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from clarity.contracts import MINUTES_PER_WEEK, ActigraphyWeek, Envelope
+
+__all__ = ["MINUTES_PER_DAY", "Week", "Window", "daily_windows", "window_ending"]
+
+MINUTES_PER_DAY = 1440
+
+
+@dataclass(frozen=True)
+class Week:
+    """One ``ingest.actigraphy`` record as arrays."""
+
+    patient_id: str
+    event_id: uuid.UUID
+    start: datetime
+    timezone: str
+    counts: np.ndarray
+    wear: np.ndarray
+
+    @classmethod
+    def from_record(cls, record: Envelope) -> Week:
+        """Read an ``ingest.actigraphy`` envelope."""
+        payload = record.payload
+        if not isinstance(payload, ActigraphyWeek):
+            raise TypeError(f"expected an ingest.actigraphy record; got {record.topic}")
+        return cls(
+            patient_id=record.patient_id,
+            event_id=record.event_id,
+            start=payload.start,
+            timezone=payload.timezone,
+            counts=np.asarray(payload.counts, dtype=np.float32),
+            wear=np.asarray(payload.wear, dtype=bool),
+        )
+
+    @property
+    def end(self) -> datetime:
+        """End of the week (exclusive)."""
+        return self.start + timedelta(minutes=MINUTES_PER_WEEK)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The 7 days of minutes that end one day."""
+
+    patient_id: str
+    day: date
+    start: datetime
+    end: datetime
+    timezone: str
+    counts: np.ndarray
+    wear: np.ndarray
+    day_wear_fraction: float
+    inputs: tuple[uuid.UUID, ...]
+
+
+def window_ending(end: datetime, weeks: list[Week]) -> Window | None:
+    """Assemble the window ``[end - 7 days, end)`` from whichever weeks cover it.
+
+    Parameters
+    ----------
+    end
+        End of the window, on a minute.
+    weeks
+        The patient's weeks that may overlap it; minutes none of them holds
+        count as not worn.
+
+    Returns
+    -------
+    Window or None
+        None when no week overlaps the window.
+    """
+    start = end - timedelta(minutes=MINUTES_PER_WEEK)
+    counts = np.zeros(MINUTES_PER_WEEK, dtype=np.float32)
+    wear = np.zeros(MINUTES_PER_WEEK, dtype=bool)
+    used: list[Week] = []
+    for week in weeks:
+        offset = int((week.start - start).total_seconds() // 60)
+        lo, hi = max(offset, 0), min(offset + MINUTES_PER_WEEK, MINUTES_PER_WEEK)
+        if lo >= hi:
+            continue
+        counts[lo:hi] = week.counts[lo - offset : hi - offset]
+        wear[lo:hi] = week.wear[lo - offset : hi - offset]
+        used.append(week)
+    if not used:
+        return None
+    latest = max(used, key=lambda w: w.start)
+    local_day = (end - timedelta(minutes=1)).astimezone(ZoneInfo(latest.timezone)).date()
+    return Window(
+        patient_id=latest.patient_id,
+        day=local_day,
+        start=start,
+        end=end,
+        timezone=latest.timezone,
+        counts=counts,
+        wear=wear,
+        day_wear_fraction=float(wear[-MINUTES_PER_DAY:].mean()),
+        inputs=tuple(w.event_id for w in sorted(used, key=lambda w: w.start)),
+    )
+
+
+def daily_windows(week: Week, previous: list[Week]) -> list[Window]:
+    """Cut the seven windows that end on each day of a week.
+
+    Parameters
+    ----------
+    week
+        The new week.
+    previous
+        Earlier weeks of the same patient (the days before ``week.start``
+        that the first six windows reach back into).
+
+    Returns
+    -------
+    list of Window
+        One per day, the last being the week itself.
+    """
+    weeks = [week, *previous]
+    out = []
+    for day in range(7):
+        end = week.start + timedelta(minutes=(day + 1) * MINUTES_PER_DAY)
+        window = window_ending(end, weeks)
+        assert window is not None  # the new week always overlaps its own days
+        out.append(window)
+    return out
