@@ -69,7 +69,7 @@ def test_attention__needs_one_value_per_minute_of_the_week():
     with pytest.raises(ValidationError, match="at least 10080"):
         WearableAttention(minutes=minutes[:-1], **fields)
     with pytest.raises(ValidationError, match="greater than or equal to 0"):
-        WearableAttention(minutes=(-1.0,) + minutes[1:], **fields)
+        WearableAttention(minutes=(-1.0, *minutes[1:]), **fields)
 
 
 def test_explain_request__defaults_to_the_depression_head():

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pytest
@@ -134,3 +135,27 @@ def test_fingerprint_data__depends_on_content_dtype_shape_and_order(tmp_path):
     assert fingerprint_data(folder) != first
     with pytest.raises(TypeError, match="Got object instead"):
         fingerprint_data(object())
+
+
+def test_log_evaluation__keeps_metrics_params_and_report_per_family(registry, tmp_path):
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "table.md").write_text("| arm | AUC |\n")
+    first = registry.log_evaluation(
+        "wearable.pat",
+        params={"sizes": "50,100"},
+        metrics={"synthetic.pat_ft.50.auc": 0.71},
+        report_dir=report,
+        data_fingerprint="sha256:" + "1" * 64,
+    )
+    second = registry.log_evaluation("wearable.pat", params={}, metrics={"x": 1.0})
+    registry.log_evaluation("other.model", params={}, metrics={"y": 2.0})
+    found = registry.evaluations("wearable.pat")
+    assert [e.run_id for e in found] == [first.run_id, second.run_id]
+    assert found[0].metrics == {"synthetic.pat_ft.50.auc": 0.71}
+    assert found[0].params == {"sizes": "50,100"}
+    assert found[0].artifact_uri.endswith("/report")
+    copied = Path(unquote(urlparse(found[0].artifact_uri).path)) / "table.md"
+    assert copied.read_text() == "| arm | AUC |\n"
+    assert registry.evaluations("never.evaluated") == []
+    assert "wearable.pat" not in registry.models()  # evaluations are runs, not versions

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from clarity.bus import Bus, MemoryTransport
 from clarity.contracts import Envelope
-from clarity.store import SqliteFeatureStore, record_features, materialize
+from clarity.store import SqliteFeatureStore, materialize, record_features
 from clarity.testing import example_records
 
 

@@ -4,11 +4,13 @@ from clarity.cli import (  # noqa: F401  (registers the commands)
     _access,
     _bus,
     _demo,
+    _eval,
     _ingest,
     _registry,
     _schemas,
     _serve,
     _synth,
+    _wearable,
 )
 from clarity.cli._app import app, main
 

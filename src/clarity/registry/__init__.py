@@ -1,6 +1,6 @@
 """The model registry: every model version with its parameters, metrics and data lineage."""
 
 from clarity.registry._fingerprint import fingerprint_data
-from clarity.registry._mlflow import LoadedModel, ModelRegistry, ModelVersion
+from clarity.registry._mlflow import Evaluation, LoadedModel, ModelRegistry, ModelVersion
 
-__all__ = ["LoadedModel", "ModelRegistry", "ModelVersion", "fingerprint_data"]
+__all__ = ["Evaluation", "LoadedModel", "ModelRegistry", "ModelVersion", "fingerprint_data"]

@@ -22,13 +22,14 @@ from clarity._version_info import __version__
 from clarity.config import Settings
 from clarity.errors import RegistryError
 
-__all__ = ["LoadedModel", "ModelRegistry", "ModelVersion"]
+__all__ = ["Evaluation", "LoadedModel", "ModelRegistry", "ModelVersion"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _EXPERIMENT = "clarity"
 _FINGERPRINT_TAG = "clarity.data_fingerprint"
 _CODE_TAG = "clarity.code_version"
+_EVALUATION_TAG = "clarity.evaluation_of"
 
 
 def _check_name(name: str) -> str:
@@ -103,6 +104,34 @@ class LoadedModel:
 
     version: ModelVersion
     path: Path
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation run of a model family, kept beside its versions.
+
+    Parameters
+    ----------
+    name
+        The model family evaluated, e.g. ``"wearable.pat"``.
+    run_id
+        The MLflow run holding the report files.
+    params
+        Settings of the evaluation, as text.
+    metrics
+        Every figure it measured.
+    artifact_uri
+        Where its report files are.
+    created_at
+        When it was logged.
+    """
+
+    name: str
+    run_id: str
+    params: Mapping[str, str]
+    metrics: Mapping[str, float]
+    artifact_uri: str
+    created_at: datetime
 
 
 class ModelRegistry:
@@ -408,3 +437,86 @@ class ModelRegistry:
             Model names, sorted.
         """
         return sorted(m.name for m in self._client.search_registered_models())
+
+    def log_evaluation(
+        self,
+        name: str,
+        *,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        report_dir: Path | str | None = None,
+        data_fingerprint: str = "",
+    ) -> Evaluation:
+        """Keep an evaluation of a model family (a run without a model version).
+
+        Parameters
+        ----------
+        name
+            The model family, e.g. ``"wearable.pat"``.
+        params
+            Settings of the evaluation.
+        metrics
+            Its figures; MLflow keys allow letters, digits and ``_-./ ``.
+        report_dir
+            Files to keep with it (tables, plots).
+        data_fingerprint
+            Fingerprint of the evaluation data.
+
+        Returns
+        -------
+        Evaluation
+            The logged run.
+        """
+        from mlflow.exceptions import MlflowException
+
+        _check_name(name)
+        tags = {
+            _EVALUATION_TAG: name,
+            _FINGERPRINT_TAG: data_fingerprint,
+            _CODE_TAG: __version__,
+        }
+        try:
+            run = self._client.create_run(
+                self._experiment(), tags=tags, run_name=f"{name} evaluation"
+            )
+            run_id = run.info.run_id
+            for key, value in params.items():
+                self._client.log_param(run_id, key, value)
+            for key, value in metrics.items():
+                self._client.log_metric(run_id, key, float(value))
+            if report_dir is not None:
+                self._client.log_artifacts(run_id, str(report_dir), artifact_path="report")
+            self._client.set_terminated(run_id)
+        except MlflowException as error:
+            raise RegistryError(f"MLflow refused the evaluation of {name!r}: {error}") from error
+        return self.evaluations(name)[-1]
+
+    def evaluations(self, name: str) -> list[Evaluation]:
+        """Return the evaluations of a model family, oldest first.
+
+        Parameters
+        ----------
+        name
+            The model family.
+
+        Returns
+        -------
+        list of Evaluation
+            Its evaluation runs.
+        """
+        runs = self._client.search_runs(
+            [self._experiment()],
+            filter_string=f"tags.`{_EVALUATION_TAG}` = '{_check_name(name)}'",
+            order_by=["attributes.start_time ASC"],
+        )
+        return [
+            Evaluation(
+                name=name,
+                run_id=run.info.run_id,
+                params=dict(run.data.params),
+                metrics=dict(run.data.metrics),
+                artifact_uri=f"{run.info.artifact_uri}/report",
+                created_at=datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC),
+            )
+            for run in runs
+        ]

@@ -15,6 +15,12 @@ from clarity.wearable._keras import (
     load_keras_weights,
     read_keras_h5,
 )
+from clarity.wearable._labels import (
+    HEADS,
+    TrainingWeeks,
+    labelled_weeks,
+    training_weeks_from_bus,
+)
 from clarity.wearable._model import (
     PAT_SIZES,
     PATClassifier,
@@ -27,7 +33,14 @@ from clarity.wearable._model import (
     positional_embeddings,
 )
 from clarity.wearable._scaler import MinuteScaler
-from clarity.wearable._service import ExplainError, ServiceReport, WearableService
+from clarity.wearable._service import (
+    MODEL_NAME,
+    ExplainError,
+    ServiceReport,
+    WearableService,
+    request_explanation,
+)
+from clarity.wearable._train import TrainSettings, train_wearable_model
 from clarity.wearable._training import (
     FinetuneSettings,
     PretrainSettings,
@@ -40,9 +53,12 @@ from clarity.wearable._training import (
     pretrain,
     split_groups,
 )
+from clarity.wearable._weekset import WeekSet
 from clarity.wearable._windows import Week, Window, daily_windows, window_ending
 
 __all__ = [
+    "HEADS",
+    "MODEL_NAME",
     "PAT_SIZES",
     "ExplainError",
     "FinetuneSettings",
@@ -55,12 +71,15 @@ __all__ = [
     "ProbeHead",
     "Scores",
     "ServiceReport",
+    "TrainSettings",
     "TrainingHistory",
+    "TrainingWeeks",
     "TransformerBlock",
     "WearableModel",
     "WearableModelError",
     "WearableService",
     "Week",
+    "WeekSet",
     "WeightMismatchError",
     "Window",
     "attended_patches",
@@ -71,6 +90,7 @@ __all__ = [
     "fit_binary",
     "infer_config",
     "keras_to_torch",
+    "labelled_weeks",
     "load_keras_weights",
     "patch_wear",
     "pooled_embeddings",
@@ -78,6 +98,9 @@ __all__ = [
     "predict_logits",
     "pretrain",
     "read_keras_h5",
+    "request_explanation",
     "split_groups",
+    "train_wearable_model",
+    "training_weeks_from_bus",
     "window_ending",
 ]

@@ -127,7 +127,7 @@ def _convert(array: np.ndarray, kind: str) -> np.ndarray:
 
 def keras_to_torch(
     tensors: dict[str, np.ndarray], *, classifier: bool = False
-) -> tuple[dict[str, torch.Tensor], list[str]]:
+) -> tuple[dict[str, torch.Tensor], dict[str, str], list[str]]:
     """Translate Keras tensor names and layouts to a PyTorch state dict.
 
     Parameters
@@ -141,29 +141,29 @@ def keras_to_torch(
     Returns
     -------
     tuple
-        The state dict, and the Keras names that have no place in the model.
+        The state dict; the Keras name of each of its keys; and the Keras
+        names that match no PAT tensor at all.
     """
+    prefix = "encoder." if classifier else ""
     state: dict[str, torch.Tensor] = {}
-    unexpected: list[str] = []
+    origin: dict[str, str] = {}
+    unknown: list[str] = []
     for name, array in tensors.items():
-        prefix = "encoder." if classifier else ""
-        keras_name = name
-        if name.startswith("encoder_model/"):
-            keras_name = name.removeprefix("encoder_model/")
-        elif classifier and name.split("/")[0] in ("dense_128", "output"):
-            layer, variable = name.split("/")[0], name.split("/")[-1]
-            if variable.startswith(("kernel", "bias")):
-                key = f"{layer}.{'weight' if variable.startswith('kernel') else 'bias'}"
-                kind = "kernel" if variable.startswith("kernel") else "vector"
-                state[key] = torch.from_numpy(np.ascontiguousarray(_convert(array, kind)))
-                continue
-        target = _target(keras_name, prefix)
+        keras_name = name.removeprefix("encoder_model/")
+        layer, variable = keras_name.split("/")[0], keras_name.split("/")[-1]
+        target: tuple[str, str] | None
+        if layer in ("dense_128", "output") and variable in ("kernel:0", "bias:0"):
+            kernel = variable == "kernel:0"
+            target = f"{layer}.{'weight' if kernel else 'bias'}", "kernel" if kernel else "vector"
+        else:
+            target = _target(keras_name, prefix)
         if target is None:
-            unexpected.append(name)
+            unknown.append(name)
             continue
         key, kind = target
         state[key] = torch.from_numpy(np.ascontiguousarray(_convert(array, kind))).float()
-    return state, unexpected
+        origin[key] = name
+    return state, origin, unknown
 
 
 def infer_config(tensors: dict[str, np.ndarray], **overrides: Any) -> PATConfig:
@@ -237,7 +237,7 @@ def load_keras_weights(
     """
     tensors = read_keras_h5(path)
     classifier = isinstance(model, PATClassifier)
-    state, unexpected = keras_to_torch(tensors, classifier=classifier)
+    state, origin, unknown = keras_to_torch(tensors, classifier=classifier)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     if classifier and all(k.startswith(("dense_128.", "output.")) for k in missing):
@@ -247,7 +247,7 @@ def load_keras_weights(
         for k, v in state.items()
         if k in own and tuple(v.shape) != tuple(own[k].shape)
     )
-    extra = sorted(unexpected + [k for k in state if k not in own])
+    extra = sorted(unknown + [origin[k] for k in state if k not in own])
     problems = []
     if missing:
         problems.append(f"missing from the file: {', '.join(missing)}")

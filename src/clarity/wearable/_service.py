@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -35,11 +36,21 @@ from clarity.contracts import (
     event_id_for,
 )
 from clarity.errors import ClarityError
+from clarity.registry import ModelRegistry
 from clarity.store import FeatureStore
-from clarity.wearable._bundle import WearableModel
+from clarity.wearable._bundle import Backend, WearableModel
 from clarity.wearable._windows import Week, Window, daily_windows, window_ending
 
-__all__ = ["ExplainError", "ServiceReport", "WearableService"]
+__all__ = [
+    "MODEL_NAME",
+    "ExplainError",
+    "ServiceReport",
+    "WearableService",
+    "request_explanation",
+]
+
+MODEL_NAME = "wearable.pat"
+"""Name of the served wearable model in the registry."""
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +135,46 @@ class WearableService:
         )
         self._cache: OrderedDict[str, list[Week]] = OrderedDict()
         self._cache_patients = cache_patients
+
+    @classmethod
+    def from_registry(
+        cls,
+        registry: ModelRegistry,
+        name: str = MODEL_NAME,
+        *,
+        alias: str | None = "production",
+        version: int | None = None,
+        backend: Backend = "auto",
+        **options: Any,
+    ) -> WearableService:
+        """Serve a registered model version.
+
+        Parameters
+        ----------
+        registry
+            The model registry.
+        name
+            Registered model name.
+        alias, version
+            Which version (the alias unless a version is given).
+        backend
+            Scoring backend (see :meth:`WearableModel.load`).
+        **options
+            Passed to the service (``store``, ``allowed``, ``batch_size``).
+
+        Returns
+        -------
+        WearableService
+            The service, its records stamped with the version's lineage.
+        """
+        found = registry.load(name, version=version, alias=None if version else alias)
+        return cls(
+            WearableModel.load(found.path, backend=backend),
+            model_name=name,
+            model_version=str(found.version.version),
+            run_id=found.version.run_id,
+            **options,
+        )
 
     # ----------------------------------------------------------------- history
 
@@ -353,3 +404,58 @@ class WearableService:
             report.rejected += consumer.dead_lettered
         log.info("wearable service: %s", json.dumps(report.__dict__))
         return report
+
+
+def request_explanation(
+    bus: Bus,
+    patient_id: str,
+    window_end: datetime,
+    *,
+    head: str = "depression",
+    requested_by: str,
+) -> Envelope:
+    """Publish a request for the attention map of one window.
+
+    Asking again for the same window, head and requester is a no-op.
+
+    Parameters
+    ----------
+    bus
+        The feature bus.
+    patient_id
+        The patient.
+    window_end
+        End of the 7-day window (timezone-aware).
+    head
+        The head to explain.
+    requested_by
+        Who asks.
+
+    Returns
+    -------
+    Envelope
+        The request.
+    """
+    payload = WearableExplainRequest(window_end=window_end, head=head, requested_by=requested_by)
+    record = Envelope.new(
+        event_id=event_id_for(
+            "wearable.explain_request",
+            patient_id,
+            payload.window_end.isoformat(),
+            head,
+            requested_by,
+        ),
+        topic="wearable.explain_request",
+        patient_id=patient_id,
+        observed_at=payload.window_end,
+        source=f"request:{requested_by}",
+        producer=Producer(
+            service="wearable",
+            model_name="explain-request",
+            model_version=__version__,
+            code_version=__version__,
+        ),
+        payload=payload,
+    )
+    bus.publish(record)
+    return record

@@ -207,7 +207,7 @@ def pretrain(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         history.train_loss.append(float(np.mean(losses)))
         model.eval()
         score = history.train_loss[-1]
@@ -316,7 +316,7 @@ def fit_binary(
             optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         history.train_loss.append(float(np.mean(losses)))
         if progress is not None:
             progress(epoch + 1, settings.epochs)

@@ -3,8 +3,8 @@
 The baselines (1-D CNN, Bi-LSTM) live here only: they are compared, never served.
 """
 
+from clarity.wearable._weekset import WeekSet
 from clarity.wearable.evaluation._baselines import BiLSTMBaseline, CNNBaseline
-from clarity.wearable.evaluation._data import WeekSet
 from clarity.wearable.evaluation._protocols import (
     ARMS,
     ArmResult,

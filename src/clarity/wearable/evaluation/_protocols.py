@@ -35,8 +35,8 @@ from clarity.wearable._training import (
     predict_logits,
     pretrain,
 )
+from clarity.wearable._weekset import WeekSet
 from clarity.wearable.evaluation._baselines import BiLSTMBaseline, CNNBaseline
-from clarity.wearable.evaluation._data import WeekSet
 
 __all__ = [
     "ARMS",
