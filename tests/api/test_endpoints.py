@@ -299,3 +299,43 @@ def test_audit__lists_and_exports_record_each_patient_read(api):
     }
     assert exported == set(api.patients)
     assert api.context.audit.verify() == []
+
+
+def test_wearable_explanations__queue_a_request_on_the_bus_for_clinicians(api):
+    patient = api.patients[0]
+    end = "2024-01-08T00:00:00+00:00"
+    url = f"/patients/{patient}/wearable/explanations"
+    first = api.client.post(url, json={"window_end": end}, headers=api.as_("ruth"))
+    assert first.status_code == 202, first.text
+    assert first.json()["head"] == "depression" and not first.json()["duplicate"]
+    again = api.client.post(url, json={"window_end": end}, headers=api.as_("ruth"))
+    assert again.json()["duplicate"] and again.json()["event_id"] == first.json()["event_id"]
+    queued = [
+        d.record
+        for d in api.context.bus.replay("wearable.explain_request")
+        if str(d.record.event_id) == first.json()["event_id"]
+    ]
+    assert queued[0].payload.requested_by == "ruth" and queued[0].patient_id == patient
+    assert any(
+        e.action == "request:wearable.attention" and e.actor == "ruth"
+        for e in api.context.audit.entries(patient_id=patient)
+    )
+    # Not their patient: as if it did not exist. A patient may not ask; nor without consent.
+    assert (
+        api.client.post(url, json={"window_end": end}, headers=api.as_("olav")).status_code == 404
+    )
+    own = f"/patients/{api.patients[2]}/wearable/explanations"
+    assert api.client.post(own, json={"window_end": end}, headers=api.as_("pat")).status_code == 403
+    api.client.put(
+        f"/patients/{api.patients[2]}/consent/wearable",
+        json={"decision": "deny"},
+        headers=api.as_("pat"),
+    )
+    refused = api.client.post(own, json={"window_end": end}, headers=api.as_("admin"))
+    assert refused.status_code == 409 and "not consented" in refused.json()["detail"]
+    naive = api.client.post(
+        url, json={"window_end": "2024-01-08T00:00:00"}, headers=api.as_("ruth")
+    )
+    assert naive.status_code == 400 and "offset" in naive.json()["detail"]
+    bad = api.client.post(url, json={"window_end": end, "head": "Bad!"}, headers=api.as_("ruth"))
+    assert bad.status_code == 422

@@ -1,4 +1,8 @@
-"""The endpoints: sign-in, patients, timelines, features, consent, cohort, ingest, audit."""
+"""The endpoints of the API.
+
+Sign-in, patients, timelines, features, consent, cohort, wearable explanations,
+ingest and audit; each is audited where it touches patient data.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Resp
 from fastapi import Path as PathParam
 from fastapi.security import OAuth2PasswordRequestForm
 
+from clarity._version_info import __version__
 from clarity.api._problems import Problem
 from clarity.api._security import (
     Caller,
@@ -26,12 +31,20 @@ from clarity.api._security import (
     require_patient,
     require_role,
 )
-from clarity.contracts import TOPICS
+from clarity.contracts import (
+    TOPICS,
+    Envelope,
+    Producer,
+    WearableExplainRequest,
+    event_id_for,
+)
 from clarity.sdk._models import (
     AuditEntryOut,
     CohortValue,
     ConsentOut,
     ConsentRequest,
+    ExplanationRequest,
+    ExplanationRequestOut,
     FeatureOut,
     FileReportOut,
     IngestReportOut,
@@ -513,6 +526,73 @@ def cohort_feature(
             ]
         )
     return values
+
+
+# ---------------------------------------------------------------------------- wearable
+
+
+@router.post(
+    "/patients/{patient_id}/wearable/explanations",
+    response_model=ExplanationRequestOut,
+    status_code=202,
+    tags=["wearable"],
+    summary="Ask for the attention map of a week",
+)
+def request_explanation(
+    request: Request,
+    who: Annotated[Caller, Depends(caller)],
+    patient_id: Annotated[str, PathParam(pattern=_PATIENT_PATH)],
+    body: ExplanationRequest,
+) -> ExplanationRequestOut:
+    """Queue a request for the wearable service to explain one scored window.
+
+    Attention maps are large, so the service computes them only when asked;
+    the answer appears on the patient's timeline as ``wearable.attention``
+    (or, when the window cannot be explained, in the dead letters with the
+    reason). Clinicians and admins only; needs the patient's wearable consent.
+    """
+    require_patient(who, patient_id, request)
+    require_role(who, Role.admin, Role.clinician)
+    if body.window_end.tzinfo is None:
+        raise Problem(400, "bad-request", "Bad request", "window_end needs a UTC offset")
+    if not who.context.access.allowed(patient_id, ConsentCategory.wearable):
+        raise Problem(
+            409,
+            "no-consent",
+            "No consent",
+            f"{patient_id} has not consented to the use of wearable data",
+        )
+    with audited(who, request, patient_id, "request:wearable.attention"):
+        payload = WearableExplainRequest(
+            window_end=body.window_end, head=body.head, requested_by=who.name
+        )
+        record = Envelope.new(
+            event_id=event_id_for(
+                "wearable.explain_request",
+                patient_id,
+                payload.window_end.isoformat(),
+                payload.head,
+                who.name,
+            ),
+            topic="wearable.explain_request",
+            patient_id=patient_id,
+            observed_at=payload.window_end,
+            source=f"api:{who.name}",
+            producer=Producer(
+                service="api",
+                model_name="explain-request",
+                model_version=__version__,
+                code_version=__version__,
+            ),
+            payload=payload,
+        )
+        result = who.context.bus.publish(record)
+    return ExplanationRequestOut(
+        event_id=str(record.event_id),
+        window_end=payload.window_end,
+        head=payload.head,
+        duplicate=result.duplicate,
+    )
 
 
 # ---------------------------------------------------------------------------- ingest and audit

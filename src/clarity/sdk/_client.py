@@ -16,6 +16,8 @@ from clarity.sdk._models import (
     AuditEntryOut,
     CohortValue,
     ConsentOut,
+    ExplanationRequest,
+    ExplanationRequestOut,
     FeatureOut,
     IngestReportOut,
     Me,
@@ -373,6 +375,33 @@ class ClarityClient:
             f"/patients/{patient_id}/consent/{category}",
             ConsentOut,
             json={"decision": decision},
+        )
+
+    def request_explanation(
+        self, patient_id: str, window_end: datetime, *, head: str = "depression"
+    ) -> ExplanationRequestOut:
+        """Ask the wearable service for the attention map of one 7-day window.
+
+        Parameters
+        ----------
+        patient_id
+            The patient's pseudonym.
+        window_end
+            End of the window (timezone-aware), e.g. a daily risk's ``window_end``.
+        head
+            The head to explain.
+
+        Returns
+        -------
+        ExplanationRequestOut
+            The queued request; the map arrives on the timeline as ``wearable.attention``.
+        """
+        body = ExplanationRequest(window_end=window_end, head=head)
+        return self._model(
+            "POST",
+            f"/patients/{patient_id}/wearable/explanations",
+            ExplanationRequestOut,
+            json=body.model_dump(mode="json"),
         )
 
     def cohort_feature(self, feature: str) -> list[CohortValue]:

@@ -12,6 +12,8 @@ __all__ = [
     "CohortValue",
     "ConsentOut",
     "ConsentRequest",
+    "ExplanationRequest",
+    "ExplanationRequestOut",
     "FeatureOut",
     "FileReportOut",
     "IngestReportOut",
@@ -118,6 +120,26 @@ class ConsentRequest(BaseModel):
     """A new consent decision."""
 
     decision: Literal["permit", "deny"]
+
+
+class ExplanationRequest(BaseModel):
+    """Ask the wearable service for the attention map of one 7-day window."""
+
+    window_end: datetime = Field(
+        description="End of the window, with its offset (a scored day's window_end)."
+    )
+    head: str = Field(
+        default="depression", pattern=r"^[a-z][a-z0-9_]{0,31}$", description="Head to explain."
+    )
+
+
+class ExplanationRequestOut(BaseModel):
+    """A queued explanation request; the map appears on the timeline as ``wearable.attention``."""
+
+    event_id: str
+    window_end: datetime
+    head: str
+    duplicate: bool = Field(description="True when the same request was already queued.")
 
 
 class CohortValue(BaseModel):
