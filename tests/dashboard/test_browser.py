@@ -118,6 +118,23 @@ def test_browser__clinician_signs_in_opens_a_patient_and_sees_the_chart(servers,
     )
     assert traces >= 2 and points >= 4  # PHQ-9 and GAD-7, two visits each
     assert "Medications" in browser.page_source and "Wearable risk" in browser.page_source
+    # The wearable panel: the risk chart, and the attention heat-map of the explained week.
+    _wait(
+        browser,
+        ec.presence_of_element_located((By.CSS_SELECTOR, "#wearable-attention-chart .hm")),
+    )
+    assert browser.find_elements(By.CSS_SELECTOR, "#wearable-risk-chart .scatterlayer .trace")
+    assert "Where the model looked" in browser.find_element(By.ID, "wearable-attention-chart").text
+    browser.find_element(By.ID, "wearable-explain").click()
+    status = _wait(
+        browser,
+        lambda d: d.find_element(By.ID, "wearable-explain-status").text or None,
+    )
+    assert "Requested" in status
+    assert any(
+        d.record.payload.requested_by == "ruth"
+        for d in api.context.bus.replay("wearable.explain_request")
+    )
     browser.save_screenshot(str(tmp_path / "patient.png"))
 
 

@@ -21,6 +21,7 @@ import httpx
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
+from clarity.dashboard._wearable import register_wearable_callbacks, wearable_panel
 from clarity.sdk import ApiError, ClarityClient, TimelineItem
 
 __all__ = ["PALETTE", "create_dashboard"]
@@ -175,6 +176,7 @@ def create_dashboard(
                 return _patient_page(api, path.removeprefix("/patients/").strip("/")), label
             return _patient_list(api), label
 
+    register_wearable_callbacks(app, client)
     return app
 
 
@@ -413,6 +415,7 @@ def _patient_page(api: ClarityClient, patient_id: str) -> Any:
         else html.P("No notes.", className="empty")
     )
     pgx = by_topic.get("ingest.pgx", [])
+    wearable = wearable_panel(api, patient_id) if "wearable" not in detail.withheld else None
     panels = [
         html.Section(
             [html.H3(title), html.P(empty, className="empty")],
@@ -421,6 +424,7 @@ def _patient_page(api: ClarityClient, patient_id: str) -> Any:
             id=f"panel-{topic.replace('.', '-')}",
         )
         for title, topic, empty in _SERVICE_PANELS
+        if not (topic == "wearable.daily_risk" and wearable is not None)
     ]
     if pgx:
         calls = pgx[-1].record["payload"]["calls"]
@@ -458,6 +462,7 @@ def _patient_page(api: ClarityClient, patient_id: str) -> Any:
                 className="columns",
             ),
             html.H2("Services"),
+            *([wearable] if wearable is not None else []),
             html.Div(panels, className="panels"),
         ]
     )
