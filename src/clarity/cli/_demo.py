@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -46,6 +47,9 @@ def demo(
     ] = False,
     serve: Annotated[
         bool, typer.Option(help="End by serving the API and dashboard until Ctrl-C.")
+    ] = True,
+    wearable: Annotated[
+        bool, typer.Option(help="Train PAT on the cohort's actigraphy and run the service.")
     ] = True,
 ) -> None:
     """Run the demo: generate a cohort, ingest it, summarise, then serve the API and dashboard."""
@@ -102,7 +106,6 @@ def demo(
         try:
             stored = materialize(bus, store, group="demo-feature-store")
             topic_table = _topic_table(bus.topics(), report.by_topic(), consumed)
-            patient_table = _patient_table(store, limit=8)
         finally:
             store.close()
 
@@ -114,7 +117,13 @@ def demo(
     console.print(
         f"Feature store: {stored.consumed:,} records read, {stored.written:,} new values written."
     )
-    console.print(patient_table)
+    if wearable:
+        _run_wearable(settings)
+    store = open_store(settings)
+    try:
+        console.print(_patient_table(store, limit=8))
+    finally:
+        store.close()
     models = ModelRegistry.from_settings(settings).models()
     console.print(f"Model registry: {len(models)} registered model(s) at {settings.tracking_uri}.")
     console.print(
@@ -129,6 +138,60 @@ def demo(
         from clarity.cli._serve import serve_api_and_dashboard
 
         serve_api_and_dashboard(settings)
+
+
+def _run_wearable(settings: Settings) -> None:
+    """Train (or reuse) PAT, score every week, explain each shown patient's latest weeks."""
+    from clarity.cli._wearable import run_service, train_and_register
+    from clarity.contracts import WearableDailyRisk
+    from clarity.wearable import request_explanation
+
+    console.print(
+        "Wearable service: PAT-S pretrained on the cohort's actigraphy (masked autoencoder), "
+        "fine-tuned on PHQ-9 >= 10 and poor self-reported sleep"
+    )
+    try:
+        version, metrics = train_and_register(
+            settings,
+            pretrain_epochs=8,
+            finetune_epochs=15,
+            reuse=True,
+            say=lambda line: console.print(f"  {line}"),
+        )
+    except ValueError as error:
+        console.print(f"  [yellow]skipped[/]: {error}")
+        return
+    shown = ", ".join(
+        f"{k.removesuffix('.held_out_auc')} {v:.2f}"
+        for k, v in sorted(metrics.items())
+        if k.endswith("held_out_auc")
+    )
+    console.print(
+        f"  {version.name} v{version.version}; held-out AUC: {shown or 'n/a'} "
+        "(see `clarity registry show wearable.pat`)"
+    )
+    scored = run_service(settings)
+    explain: dict[str, list[datetime]] = {}
+    with open_bus(settings) as bus:
+        for delivery in bus.replay("wearable.daily_risk"):
+            payload = delivery.record.payload
+            # Scored windows; each patient's latest, and the one a week before, are explained.
+            if isinstance(payload, WearableDailyRisk) and payload.risks:
+                explain.setdefault(delivery.record.patient_id, []).append(payload.window_end)
+        store = open_store(settings)
+        try:
+            shown_patients = store.patients()[:10]
+        finally:
+            store.close()
+        for patient in shown_patients:
+            for end in sorted(set(explain.get(patient, [])))[-8::7]:  # the latest two weeks
+                request_explanation(bus, patient, end, requested_by="demo")
+    explained = run_service(settings)
+    console.print(
+        f"  {scored.days + explained.days:,} daily risks published "
+        f"({scored.unscored + explained.unscored:,} unscored for too little wear); "
+        f"{explained.explained:,} attention maps for the clinician's patients."
+    )
 
 
 def _demo_users(settings: Settings) -> list[str]:
@@ -181,12 +244,18 @@ def _patient_table(store: FeatureStore, *, limit: int) -> Table:
         "mood.mood",
         "mood.sleep_hours",
         "actigraphy.wear_fraction",
+        "wearable.depression.risk",
+        "wearable.poor_sleep.risk",
     )
-    headers = ("PHQ-9", "GAD-7", "mood", "sleep h", "wear")
+    headers = ("PHQ-9", "GAD-7", "mood", "sleep h", "wear", "PAT dep.", "PAT sleep")
     table.add_column("patient (pseudonym)", no_wrap=True)
     for header in headers:
         table.add_column(header, justify="right")
     for patient in store.patients()[:limit]:
         latest = store.latest(patient, columns)
-        table.add_row(patient, *(str(latest[c].value) if c in latest else "-" for c in columns))
+        table.add_row(patient, *(_shown(latest[c].value) if c in latest else "-" for c in columns))
     return table
+
+
+def _shown(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)

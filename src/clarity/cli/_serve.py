@@ -53,15 +53,25 @@ def serve_api_and_dashboard(settings: Settings, *, host: str | None = None) -> N
             "set api.dashboard_port or CLARITY_API__DASHBOARD_PORT."
         ) from error
     threading.Thread(target=dashboard.serve_forever, daemon=True).start()
+    from clarity.cli._wearable import serve_forever
+
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=serve_forever, args=(settings, stop), name="wearable-worker", daemon=True
+    )
+    worker.start()
     console.print(
         f"API        {api_url}  (OpenAPI document at {api_url}/openapi.json)\n"
         f"Dashboard  http://{bind}:{settings.api.dashboard_port}\n"
+        "Wearable   the service answers explanation requests every 5 s\n"
         "Press Ctrl-C to stop."
     )
     try:
         api_server.run()
     finally:
+        stop.set()
         dashboard.shutdown()
+        worker.join(timeout=30)
         context.close()
 
 

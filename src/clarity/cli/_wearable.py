@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +20,8 @@ from clarity.config import Settings
 if TYPE_CHECKING:
     from clarity.registry import ModelVersion
     from clarity.wearable import ServiceReport
+
+log = logging.getLogger(__name__)
 
 wearable_app = typer.Typer(
     help="The wearable service: PAT risk and attention maps from actigraphy.",
@@ -39,6 +43,7 @@ def train_and_register(
     alias: str = "production",
     onnx: bool = True,
     seed: int = 0,
+    reuse: bool = False,
     say: Say | None = None,
 ) -> tuple[ModelVersion, dict[str, float]]:
     """Train the wearable model on what the bus holds and register it.
@@ -61,6 +66,9 @@ def train_and_register(
         Export the heads to ONNX for serving.
     seed
         Seed of the split and the models.
+    reuse
+        Keep the version under ``alias`` when it was trained on exactly the
+        same records (the data fingerprint matches) instead of training again.
     say
         Progress lines.
 
@@ -69,6 +77,7 @@ def train_and_register(
     tuple
         The registered version and its metrics.
     """
+    from clarity.errors import RegistryError
     from clarity.registry import ModelRegistry, fingerprint_data
     from clarity.wearable import (
         MODEL_NAME,
@@ -93,6 +102,17 @@ def train_and_register(
         encoder = loaded
     with open_bus(settings) as bus:
         data = training_weeks_from_bus(bus, heads)
+    registry = ModelRegistry.from_settings(settings)
+    fingerprint = fingerprint_data(*data.event_ids)
+    if reuse and MODEL_NAME in registry.models():
+        try:
+            current = registry.get(MODEL_NAME, alias=alias)
+        except RegistryError:
+            current = None
+        if current is not None and current.data_fingerprint == fingerprint:
+            if say is not None:
+                say(f"{MODEL_NAME} v{current.version} was trained on these records; reusing it")
+            return current, dict(current.metrics)
     train_settings = TrainSettings(
         config=config,
         pretraining=PretrainSettings(epochs=pretrain_epochs, seed=seed),
@@ -104,7 +124,7 @@ def train_and_register(
     )
     with tempfile.TemporaryDirectory() as scratch:
         model.save(Path(scratch) / "model", onnx=onnx)
-        version = ModelRegistry.from_settings(settings).register(
+        version = registry.register(
             MODEL_NAME,
             Path(scratch) / "model",
             params={
@@ -119,7 +139,7 @@ def train_and_register(
                 "seed": seed,
             },
             metrics=metrics,
-            data_fingerprint=fingerprint_data(*data.event_ids),
+            data_fingerprint=fingerprint,
             alias=alias,
             description="PAT (Ruan et al. 2024) fine-tuned per head on this site's actigraphy.",
         )
@@ -165,6 +185,58 @@ def run_service(settings: Settings, *, alias: str = "production") -> ServiceRepo
         store.close()
         access.close()
     return report
+
+
+def serve_forever(settings: Settings, stop: threading.Event, *, interval: float = 5.0) -> None:
+    """Run the wearable service every few seconds until ``stop`` is set (a background worker).
+
+    It answers the explanation requests clinicians make in the dashboard and
+    scores new actigraphy. Until a model is registered it waits; an error in
+    one pass is logged and the next pass tries again.
+
+    Parameters
+    ----------
+    settings
+        Where everything is.
+    stop
+        Set to end the loop.
+    interval
+        Seconds between passes.
+    """
+    from clarity.errors import ClarityError, RegistryError
+    from clarity.registry import ModelRegistry
+    from clarity.security import AccessStore, category_of
+    from clarity.store import materialize, open_store
+    from clarity.wearable import WearableService
+
+    access = AccessStore(
+        settings.data_dir / "access.sqlite3", consent_default=settings.security.consent_default
+    )
+    store = open_store(settings)
+    service: WearableService | None = None
+    try:
+        with open_bus(settings) as bus:
+            while not stop.is_set():
+                try:
+                    if service is None:
+                        service = WearableService.from_registry(
+                            ModelRegistry.from_settings(settings),
+                            store=store,
+                            allowed=lambda p, t: access.allowed(p, category_of(t)),
+                        )
+                    materialize(bus, store, group="wearable-history")
+                    report = service.run(bus)
+                    if report.weeks or report.explained or report.rejected:
+                        materialize(bus, store, group="wearable-history")
+                        log.info("wearable worker: %s", report)
+                except RegistryError:
+                    pass  # no model registered yet
+                except (ClarityError, OSError, ValueError) as error:
+                    log.warning("wearable worker pass failed: %s", error)
+                stop.wait(interval)
+    finally:
+        store.close()
+        access.close()
 
 
 def _print_report(report: ServiceReport) -> None:

@@ -14,7 +14,10 @@ Attention maps always come from torch, since they are computed on request.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -323,17 +326,23 @@ def export_onnx(model: PATClassifier, path: Path | str, *, tolerance: float = 1e
     wear = torch.rand(3, MINUTES_PER_WEEK, generator=generator) > 0.2
     wear[1, : MINUTES_PER_WEEK // 2] = False
     batch = torch.export.Dim("batch", min=1, max=65_536)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's progress chatter and deprecations
-        program = torch.onnx.export(
-            model,
-            (x, wear),
-            dynamo=True,
-            dynamic_shapes={"x": {0: batch}, "wear": {0: batch}},
-            input_names=["x", "wear"],
-            output_names=["logit"],
-            verbose=False,
-        )
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)  # "torchvision is not installed" is not our concern
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")  # the exporter's progress chatter and deprecations
+            program = torch.onnx.export(
+                model,
+                (x, wear),
+                dynamo=True,
+                dynamic_shapes={"x": {0: batch}, "wear": {0: batch}},
+                input_names=["x", "wear"],
+                output_names=["logit"],
+                verbose=False,
+            )
+    finally:
+        exporter_log.setLevel(level)
     assert program is not None
     program.save(str(path))
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
