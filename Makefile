@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE := 1
 FULL_COVERAGE := */clarity/contracts/*,*/clarity/bus/*,*/clarity/errors.py
 INGEST_COVERAGE := 90
 
-.PHONY: all install demo test check lint typecheck pytest bench schemas openapi browser lock clean
+.PHONY: all install demo test check lint typecheck pytest bench eval schemas openapi browser lock clean
 
 all: test
 
@@ -67,6 +67,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/bus.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/wearable.py
+
+# Model evaluations on the synthetic cohort and the real reference data (long: see docs/).
+eval: $(STAMP)
+	$(BIN)/clarity eval wearable
 
 # Re-resolve every dependency in a scratch environment and pin the result.
 lock:
