@@ -105,9 +105,16 @@ def wearable(
     quick: Annotated[
         bool, typer.Option(help="A tiny PAT, small data and budgets: a smoke run in a minute.")
     ] = False,
-    patients: Annotated[int, typer.Option(min=8, help="Synthetic cohort size.")] = 900,
-    days: Annotated[int, typer.Option(min=14, help="Days per synthetic patient.")] = 28,
-    sizes: Annotated[str, typer.Option(help="Labelled patients, comma-separated.")] = "50,100,500",
+    patients: Annotated[
+        int | None, typer.Option(min=8, help="Synthetic cohort size [default: 900; quick 24].")
+    ] = None,
+    days: Annotated[
+        int | None, typer.Option(min=14, help="Days per synthetic patient [default: 28].")
+    ] = None,
+    sizes: Annotated[
+        str | None,
+        typer.Option(help="Labelled patients, comma-separated [default: 50,100,500; quick 6,12]."),
+    ] = None,
     cohort: Annotated[
         Path | None, typer.Option(help="Use this synthetic cohort instead of generating one.")
     ] = None,
@@ -115,11 +122,18 @@ def wearable(
         Path, typer.Option(help="Depresjon directory (condition_N / control_N files).")
     ] = DEFAULT_DEPRESJON,
     subjects: Annotated[
-        int, typer.Option(min=0, help="Depresjon subjects to use (0 = all 55).")
-    ] = 0,
-    pretrain_epochs: Annotated[int, typer.Option(min=1)] = 8,
-    finetune_epochs: Annotated[int, typer.Option(min=1)] = 15,
-    baseline_epochs: Annotated[int, typer.Option(min=1)] = 40,
+        int | None,
+        typer.Option(min=2, help="Depresjon subjects to use [default: all 55; quick 12]."),
+    ] = None,
+    pretrain_epochs: Annotated[
+        int | None, typer.Option(min=1, help="[default: 8; quick 2]")
+    ] = None,
+    finetune_epochs: Annotated[
+        int | None, typer.Option(min=1, help="[default: 15; quick 4]")
+    ] = None,
+    baseline_epochs: Annotated[
+        int | None, typer.Option(min=1, help="[default: 25; quick 4]")
+    ] = None,
     arm: Annotated[list[str] | None, typer.Option(help="Models to compare (repeat).")] = None,
     synthetic: Annotated[bool, typer.Option(help="Run the synthetic evaluation.")] = True,
     real: Annotated[bool, typer.Option(help="Run the Depresjon evaluation.")] = True,
@@ -147,12 +161,16 @@ def wearable(
     from clarity.wearable.evaluation import ARMS, evaluate_label_efficiency, evaluate_loso
 
     settings = settings_of(ctx)
-    if quick:
-        patients, days, sizes = min(patients, 24), min(days, 28), "6,12"
-        subjects = subjects or 12
-        pretrain_epochs, finetune_epochs, baseline_epochs = 2, 4, 4
+    patients = patients or (24 if quick else 900)
+    days = days or 28
+    sizes = sizes or ("6,12" if quick else "50,100,500")
+    subjects = subjects or (12 if quick else 0)
     evaluation: EvaluationSettings = _settings(
-        quick, pretrain_epochs, finetune_epochs, baseline_epochs, seed
+        quick,
+        pretrain_epochs or (2 if quick else 8),
+        finetune_epochs or (4 if quick else 15),
+        baseline_epochs or (4 if quick else 25),
+        seed,
     )
     if arm:
         evaluation = replace(evaluation, arms=tuple(arm))

@@ -18,6 +18,7 @@ import contextlib
 import io
 import json
 import logging
+import pickle
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -251,7 +252,7 @@ class WearableModel:
             try:
                 state = torch.load(directory / files["torch"], weights_only=True)
                 classifier.load_state_dict(state)
-            except (OSError, RuntimeError) as error:
+            except (OSError, RuntimeError, pickle.UnpicklingError) as error:
                 raise WearableModelError(
                     f"{directory}: cannot load head {name!r}: {error}"
                 ) from error

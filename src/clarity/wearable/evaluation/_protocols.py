@@ -273,10 +273,16 @@ def evaluate_label_efficiency(
                 pooled_embeddings(encoder, x_pool[rows], train.wear),
                 pooled_embeddings(encoder, x_test, test.wear),
             )
+        one_class = np.unique(train.labels).size < 2
         for arm in settings.arms:
             started = time.perf_counter()
-            logits = arms.fit_predict(arm, train, x_pool[rows], x_test, test.wear, pooled=pooled)
-            auc = _auc(test.labels, logits)
+            if one_class:  # too few patients to hold both classes: nothing to learn
+                auc = float("nan")
+            else:
+                logits = arms.fit_predict(
+                    arm, train, x_pool[rows], x_test, test.wear, pooled=pooled
+                )
+                auc = _auc(test.labels, logits)
             results.append(
                 ArmResult(
                     arm=arm,
