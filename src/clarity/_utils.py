@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -97,3 +99,26 @@ def import_object(path: str) -> Any:
         raise ConfigurationError(
             f"Module {module_name!r} has no attribute {attribute!r}."
         ) from None
+
+
+def enable_wal(conn: sqlite3.Connection, *, timeout_s: float = 30.0) -> None:
+    """Switch a SQLite connection to write-ahead logging, waiting out other openers.
+
+    Changing the journal mode needs an exclusive lock, and SQLite answers
+    ``database is locked`` at once (without its busy handler) when two processes
+    open a new file together; retrying for ``timeout_s`` makes concurrent opens
+    safe.
+    """
+    deadline = time.monotonic() + timeout_s
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+from clarity._utils import enable_wal
 from clarity.bus._transport import LogEntry, OutgoingRecord
 from clarity.errors import BackendError, BusClosedError
 
@@ -125,7 +126,7 @@ class SqliteTransport:
             )
             # Refuse a foreign file before changing anything in it.
             self._refuse_foreign(self._conn)
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            enable_wal(self._conn, timeout_s=busy_timeout_s)
             self._conn.execute(f"PRAGMA synchronous={synchronous}")
             self._conn.execute("PRAGMA foreign_keys=ON")
             # One transaction creates the tables and records the version, so a

@@ -25,7 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from clarity._utils import from_micros, to_micros
+from clarity._utils import enable_wal, from_micros, to_micros
 from clarity.errors import BackendError, ConfigurationError
 from clarity.security._passwords import hash_password, verify_password
 
@@ -209,8 +209,8 @@ class AccessStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA busy_timeout=30000")
+            enable_wal(self._conn)
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as error:

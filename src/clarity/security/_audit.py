@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from clarity._utils import from_micros, to_micros
+from clarity._utils import enable_wal, from_micros, to_micros
 from clarity.errors import BackendError
 
 __all__ = ["AuditEntry", "AuditLog"]
@@ -128,8 +128,8 @@ class AuditLog:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA busy_timeout=30000")
+            enable_wal(self._conn)
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as error:

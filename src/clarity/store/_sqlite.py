@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from clarity._utils import from_micros, to_micros
+from clarity._utils import enable_wal, from_micros, to_micros
 from clarity.contracts import Envelope, ensure_utc
 from clarity.errors import BackendError
 from clarity.store._base import FeatureValue, TimelineRecord
@@ -94,8 +94,8 @@ class SqliteFeatureStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA busy_timeout=30000")
+            enable_wal(self._conn)
             self._conn.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as error:
             raise BackendError(f"Cannot open the feature store {self.path}: {error}") from error
