@@ -7,12 +7,12 @@ learning clearly above chance.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from clarity.cli._eval import _balanced
 from clarity.cli._wearable_data import depresjon_weeks, synthetic_weeks
 from clarity.synth import CohortConfig, generate_cohort
 from clarity.wearable import FinetuneSettings, PATConfig, PretrainSettings, WeekSet
@@ -68,16 +68,15 @@ def test_label_efficiency__every_arm_runs_and_pat_learns(synthetic):
 def test_loso__depresjon_subjects_are_told_apart_above_chance():
     data = depresjon_weeks(DEPRESJON)
     assert len(np.unique(data.groups)) == 55  # every subject reads, day-first dates included
-    chosen = data.of_groups(_balanced(np.unique(data.groups), 16))
-    result = evaluate_loso(
-        chosen,
-        pretrain_folds=2,
-        settings=EvaluationSettings(**{**TINY.__dict__, "arms": ("PAT (LP)", "CNN-1D")}),
-    )
-    assert set(result.labels.values()) == {0, 1} and len(result.labels) == 16
+    # Every subject, but only the linear probe: the cheap arm that is still real
+    # learning (a tiny encoder pretrained per fold, a probe per held-out subject).
+    settings = replace(TINY, arms=("PAT (LP)",), probing=replace(TINY.probing, epochs=40))
+    result = evaluate_loso(data, pretrain_folds=2, settings=settings)
+    assert set(result.labels.values()) == {0, 1} and len(result.labels) == 55
+    assert sum(result.labels.values()) == 23  # the dataset's 23 patients with depression
     lp = result.of("PAT (LP)")
-    assert lp.auc > 0.6, lp
-    assert -1 <= lp.mcc <= 1 and 0 <= lp.f1 <= 1 and lp.subjects == 16
+    assert lp.auc > 0.65, lp
+    assert lp.mcc > 0.1 and 0 <= lp.f1 <= 1 and lp.subjects == 55
 
 
 def test_settings__refuse_unknown_arms():
