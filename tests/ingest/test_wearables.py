@@ -327,3 +327,28 @@ def test_ecg__a_bad_sample_is_refused_alone_and_a_unit_in_the_rate_is_read(bus, 
     report = run(bus, path)
     assert report.rejected == 1 and "not a finite number" in dead_letters(bus)[0].reason
     assert sum(len(r.payload.values_mv) for r in records(bus)) == 259
+
+
+@pytest.mark.parametrize(
+    ("layout", "separator"),
+    [
+        ("{t.day}/{t.month}/{t.year} {t:%H:%M}", ","),
+        ("{t.month}/{t.day}/{t.year} {t:%H:%M:%S}", ";"),
+    ],
+)
+def test_actigraphy__day_first_and_month_first_local_dates_are_told_apart(
+    bus, tmp_path, layout, separator
+):
+    # Some Depresjon controls write "3/4/2003 12:00"-style times. Every day of these
+    # nine is 12 or less, so both readings parse; only the right one moves forward
+    # minute by minute.
+    times = pd.date_range("2025-03-04 00:00", periods=9 * 1440, freq="min")
+    lines = [f"{layout.format(t=t)}{separator}{1 + i % 300}" for i, t in enumerate(times)]
+    path = tmp_path / "local.csv"
+    path.write_text(f"timestamp{separator}activity\n" + "\n".join(lines) + "\n")
+    report = run(bus, path, timezone="Europe/Oslo")
+    assert report.ok and report.accepted == 2, report
+    first, second = sorted(records(bus), key=lambda r: r.observed_at)
+    assert first.observed_at.isoformat() == "2025-03-03T23:00:00+00:00"  # local midnight, 4 March
+    assert sum(first.payload.wear) + sum(second.payload.wear) == 9 * 1440
+    assert tuple(first.payload.counts[:3]) == (1.0, 2.0, 3.0)

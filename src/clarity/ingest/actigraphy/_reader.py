@@ -235,20 +235,23 @@ def _parse_local(stamps: pd.Series) -> pd.DatetimeIndex:
     """Parse local timestamps: ISO 8601, else the day- or month-first layout that fits.
 
     When both day-first and month-first read every row (no day above 12),
-    the one whose times move forward minute by minute wins: read the wrong
-    way round, the first of each month jumps weeks.
+    the reading whose times move forward most often wins, then the one that
+    spans the shortest time: read the wrong way round, each new day jumps a
+    month.
     """
     best = pd.DatetimeIndex(pd.to_datetime(stamps, format="ISO8601", errors="coerce"))
     if len(best) == 0 or best.notna().mean() >= 0.5:
         return best
-    score = (int(best.notna().sum()), 0.0)
+    score: tuple[int, float, float] = (int(best.notna().sum()), 0.0, 0.0)
     for layout in _LOCAL_FORMATS:
         parsed = pd.DatetimeIndex(pd.to_datetime(stamps, format=layout, errors="coerce"))
-        valid = parsed[parsed.notna()]
-        steps = np.diff(valid.asi8)
+        valid = parsed[parsed.notna()].asi8
+        steps = np.diff(valid)
         forward = float((steps > 0).mean()) if steps.size else 0.0
-        if (int(valid.size), forward) > score:
-            best, score = parsed, (int(valid.size), forward)
+        span = float(valid.max() - valid.min()) if valid.size else 0.0
+        candidate = (int(valid.size), forward, -span)
+        if candidate > score:
+            best, score = parsed, candidate
     return best
 
 
