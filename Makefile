@@ -70,8 +70,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/wearable.py
 
 # Model evaluations on the synthetic cohort and the real reference data (long: see docs/).
+# These are the commands behind the reports checked in under docs/.
 eval: $(STAMP)
-	$(BIN)/clarity eval wearable
+	$(BIN)/clarity eval wearable --no-real --out docs/wearable-evaluation-synthetic.md
+	$(BIN)/clarity eval wearable --no-synthetic --patients 150 --pretrain-epochs 5 \
+	  --finetune-epochs 6 --baseline-epochs 15 --arm 'PAT (FT)' --arm 'PAT (LP)' \
+	  --arm CNN-1D --arm Bi-LSTM --out docs/wearable-evaluation-depresjon.md
 
 # Re-resolve every dependency in a scratch environment and pin the result.
 lock:
