@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from typer.testing import CliRunner
 
 from clarity.bus import open_bus
 from clarity.cli import app
-from clarity.cli._wearable import train_and_register
+from clarity.cli._wearable import serve_forever, train_and_register
 from clarity.config import Settings
 from clarity.registry import ModelRegistry
 
@@ -108,3 +110,47 @@ def test_eval_quick__writes_the_report_and_logs_the_figures(cohort, tmp_path):
         "wearable.pat"
     )
     assert len(logged) == 1 and logged[0].params["quick"] == "True"
+
+
+def test_serve_forever__the_worker_scores_and_answers_requests_until_stopped(data_dir):
+    from clarity.wearable import request_explanation
+
+    settings = Settings.load(data_dir=data_dir)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=serve_forever, args=(settings, stop), kwargs={"interval": 0.05}, daemon=True
+    )
+    worker.start()
+    try:
+        with open_bus(settings) as bus:
+            scored = _wait(
+                lambda: [
+                    d.record for d in bus.replay("wearable.daily_risk") if d.record.payload.risks
+                ]
+            )
+            window = scored[0]
+            request_explanation(
+                bus, window.patient_id, window.payload.window_end, requested_by="worker-test"
+            )
+            answers = _wait(
+                lambda: [
+                    d.record
+                    for d in bus.replay("wearable.attention")
+                    if d.record.payload.window_end == window.payload.window_end
+                    and d.record.patient_id == window.patient_id
+                ]
+            )
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert answers[0].payload.head == "depression" and len(answers[0].payload.minutes) == 10080
+
+
+def _wait(found, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := found():
+            return result
+        time.sleep(0.1)
+    raise AssertionError("the worker did not publish in time")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 
 import numpy as np
@@ -146,3 +147,31 @@ def test_daily_payloads_are_contract_records(tiny_model):
     # New York, and the next window's is 18:59 on 2 January.
     assert [str(d.payload.day) for d in days[:2]] == ["2024-01-01", "2024-01-02"]
     assert days[0].payload.timezone == "America/New_York"
+
+
+def test_run__a_week_that_fails_goes_to_dead_letters_and_the_others_are_scored(tiny_model):
+    rng = np.random.default_rng(9)
+    poison, good = week_arrays(rng), week_arrays(rng)
+    poison[0][:10] = 12345.0
+    service = _service(tiny_model)
+    score = service.model.score
+
+    def fragile(counts, wear, **options):
+        if (counts == 12345.0).any():
+            raise RuntimeError("the model cannot read this week")
+        return score(counts, wear, **options)
+
+    service.model = copy.copy(service.model)
+    service.model.score = fragile  # type: ignore[method-assign]
+    with Bus(transport=MemoryTransport()) as bus:
+        bus.publish_batch([week_record("P009", 0, *poison), week_record("P010", 0, *good)])
+        report = service.run(bus)
+        again = service.run(bus)  # committed: the bad week is not retried for ever
+        days = _daily(bus)
+        (letter,) = bus.subscribe_dead_letters(group="t").drain()
+    assert (report.days, report.rejected) == (7, 1)
+    assert {d.patient_id for d in days} == {"P010"}
+    assert "the service failed on it: RuntimeError('the model cannot read this week')" in (
+        letter.record.reason
+    )
+    assert (again.weeks, again.rejected) == (0, 0)

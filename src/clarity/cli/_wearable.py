@@ -207,7 +207,7 @@ def serve_forever(settings: Settings, stop: threading.Event, *, interval: float 
     from clarity.registry import ModelRegistry
     from clarity.security import AccessStore, category_of
     from clarity.store import materialize, open_store
-    from clarity.wearable import WearableService
+    from clarity.wearable import MODEL_NAME, WearableService
 
     access = AccessStore(
         settings.data_dir / "access.sqlite3", consent_default=settings.security.consent_default
@@ -218,9 +218,12 @@ def serve_forever(settings: Settings, stop: threading.Event, *, interval: float 
         with open_bus(settings) as bus:
             while not stop.is_set():
                 try:
-                    if service is None:
+                    registry = ModelRegistry.from_settings(settings)
+                    current = str(registry.get(MODEL_NAME, alias="production").version)
+                    if service is None or service.producer.model_version != current:
+                        # A newly promoted version takes over without a restart.
                         service = WearableService.from_registry(
-                            ModelRegistry.from_settings(settings),
+                            registry,
                             store=store,
                             allowed=lambda p, t: access.allowed(p, category_of(t)),
                         )
@@ -233,6 +236,8 @@ def serve_forever(settings: Settings, stop: threading.Event, *, interval: float 
                     pass  # no model registered yet
                 except (ClarityError, OSError, ValueError) as error:
                     log.warning("wearable worker pass failed: %s", error)
+                except Exception:  # the worker must outlive any one pass
+                    log.exception("wearable worker pass failed")
                 stop.wait(interval)
     finally:
         store.close()

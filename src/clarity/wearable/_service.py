@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from clarity._version_info import __version__
-from clarity.bus import Bus
+from clarity.bus import Bus, Consumer, Delivery
 from clarity.contracts import (
     MINUTES_PER_WEEK,
     Envelope,
@@ -199,10 +199,12 @@ class WearableService:
                 end=end,
                 limit=10,
             )
-            for row in rows:
+            stored: dict[datetime, Week] = {}
+            for row in rows:  # in bus order: a later copy of a week replaces an earlier one
                 week = Week.from_record(Envelope.model_validate(dict(row.record)))
                 if week.end > start:
-                    found.setdefault(week.start, week)
+                    stored[week.start] = week
+            found = {**stored, **found}  # what this process saw last wins over the store
         return sorted(found.values(), key=lambda w: w.start)
 
     # ----------------------------------------------------------------- scoring
@@ -262,6 +264,33 @@ class WearableService:
             )
             out.append(self._envelope("wearable.daily_risk", window, payload))
         return out
+
+    def _score_or_isolate(
+        self,
+        weeks: list[Envelope],
+        batch: Sequence[Delivery],
+        consumer: Consumer,
+        report: ServiceReport,
+    ) -> list[Envelope]:
+        """Score a poll's weeks together; if that fails, one by one, rejecting the culprits.
+
+        A week that cannot be scored (a record the model cannot read, history
+        that no longer validates) goes to the dead letters with the error,
+        instead of failing every later poll and holding up every patient.
+        """
+        try:
+            return self.score_weeks(weeks)
+        except Exception:
+            log.exception("wearable: scoring a batch failed; retrying its weeks one by one")
+        by_event = {d.record.event_id: d for d in batch}
+        days: list[Envelope] = []
+        for record in weeks:
+            try:
+                days.extend(self.score_weeks([record]))
+            except Exception as error:
+                consumer.reject(by_event[record.event_id], f"the service failed on it: {error!r}")
+                report.rejected += 1
+        return days
 
     def _envelope(
         self, topic: str, window: Window, payload: WearableDailyRisk | WearableAttention
@@ -372,7 +401,7 @@ class WearableService:
                         report.skipped += 1
                     else:
                         weeks.append(delivery.record)
-                days = self.score_weeks(weeks)
+                days = self._score_or_isolate(weeks, batch, consumer, report)
                 published = bus.publish_batch(days)
                 report.weeks += len(weeks)
                 report.days += published.accepted
@@ -398,6 +427,10 @@ class WearableService:
                         answers.append(self.explain(delivery.record))
                     except ExplainError as error:
                         consumer.reject(delivery, str(error))
+                        report.rejected += 1
+                    except Exception as error:  # one bad request must not stop the others
+                        log.exception("wearable: explanation request %s failed", delivery.offset)
+                        consumer.reject(delivery, f"the service failed on it: {error!r}")
                         report.rejected += 1
                 report.explained += bus.publish_batch(answers).accepted
                 consumer.commit()

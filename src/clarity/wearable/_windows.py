@@ -83,18 +83,25 @@ def window_ending(end: datetime, weeks: list[Week]) -> Window | None:
     counts = np.zeros(MINUTES_PER_WEEK, dtype=np.float32)
     wear = np.zeros(MINUTES_PER_WEEK, dtype=bool)
     used: list[Week] = []
-    for week in weeks:
+    # Later weeks are laid over earlier ones where they were worn; where they
+    # were not, an earlier week's worn minutes stand.
+    for week in sorted(weeks, key=lambda w: w.start):
         offset = int((week.start - start).total_seconds() // 60)
         lo, hi = max(offset, 0), min(offset + MINUTES_PER_WEEK, MINUTES_PER_WEEK)
         if lo >= hi:
             continue
-        counts[lo:hi] = week.counts[lo - offset : hi - offset]
-        wear[lo:hi] = week.wear[lo - offset : hi - offset]
+        piece = slice(lo - offset, hi - offset)
+        take = week.wear[piece] | ~wear[lo:hi]
+        counts[lo:hi] = np.where(take, week.counts[piece], counts[lo:hi])
+        wear[lo:hi] |= week.wear[piece]
         used.append(week)
     if not used:
         return None
-    latest = max(used, key=lambda w: w.start)
-    local_day = (end - timedelta(minutes=1)).astimezone(ZoneInfo(latest.timezone)).date()
+    latest = used[-1]
+    # Windows are whole 24-hour steps from the first week's local midnight, so
+    # after a daylight-saving change they end at 23:00 or 01:00 local time;
+    # twelve hours back is always inside the day the window ends.
+    local_day = (end.astimezone(ZoneInfo(latest.timezone)) - timedelta(hours=12)).date()
     return Window(
         patient_id=latest.patient_id,
         day=local_day,
