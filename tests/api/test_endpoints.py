@@ -333,6 +333,18 @@ def test_wearable_explanations__queue_a_request_on_the_bus_for_clinicians(api):
     )
     refused = api.client.post(own, json={"window_end": end}, headers=api.as_("admin"))
     assert refused.status_code == 409 and "not consented" in refused.json()["detail"]
+    outcomes = {
+        (e.actor, e.outcome)
+        for e in api.context.audit.entries(patient_id=api.patients[2])
+        if e.action == "request:wearable.attention"
+    }
+    assert {("pat", "403"), ("admin", "409")} <= outcomes  # refusals are audited too
+    for odd, why in (
+        ("2024-01-08T00:00:30+00:00", "whole minute"),
+        ("2999-01-01T00:00:00Z", "future"),
+    ):
+        answer = api.client.post(url, json={"window_end": odd}, headers=api.as_("ruth"))
+        assert answer.status_code == 400 and why in answer.json()["detail"]
     naive = api.client.post(
         url, json={"window_end": "2024-01-08T00:00:00"}, headers=api.as_("ruth")
     )

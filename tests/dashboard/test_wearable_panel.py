@@ -32,6 +32,12 @@ def test_risk_figure__daily_lines_weekly_markers_and_unscored_days():
     assert daily.y[:3] == (None, None, None) and daily.connectgaps is False
     assert len(weekly.x) == 2 and weekly.x[0] == days[6].record["payload"]["day"]
     assert len(unscored.x) == 3
+    # A day scored twice (a later model) shows once; a missing day moves no marker.
+    rescored = _day(9, 0.9)
+    shifted = risk_figure([d for d in days if d.offset != 2] + [rescored])
+    daily, weekly = shifted.data[:2]
+    assert len(daily.x) == 13 and daily.y[daily.x.index(rescored.record["payload"]["day"])] == 0.9
+    assert weekly.x == (days[6].record["payload"]["day"], days[13].record["payload"]["day"])
 
 
 def test_attention_figure__folds_minutes_into_local_hours_across_a_clock_change():
@@ -58,5 +64,7 @@ def test_attention_figure__folds_minutes_into_local_hours_across_a_clock_change(
     assert heat.y[0].startswith("Mon 25 Mar")
     # After the clock change the window's last hour is 00:00 on Monday 1 April.
     assert heat.y[-1].startswith("Mon 01 Apr") and abs(grid[-1, 0] - 50.0) < 1e-9
+    # Yet the window is the one that ends on Sunday 31 March (01:00 on Monday, summer time).
+    assert "ending 2024-03-31" in figure.layout.title.text
     assert np.asarray(counts.z)[1, 5] == 100.0
     assert "depression risk 0.62" in figure.layout.title.text

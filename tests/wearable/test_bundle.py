@@ -34,6 +34,10 @@ def test_scaler__standardises_each_minute_over_worn_weeks_only():
     assert abs(float(x[wear[:, minute], minute].mean())) < 1e-5
     logged = MinuteScaler.fit(counts, wear, transform="log1p")
     assert logged.mean[minute] == pytest.approx(np.log1p(worn).mean(), rel=1e-5)
+    # A minute where every wearer was still cannot blow movement up to thousands of SDs.
+    counts[:, minute] = 0.0
+    still = MinuteScaler.fit(counts, wear)
+    assert still.scale[minute] == pytest.approx(0.01 * counts[wear].std(), rel=1e-3)
 
 
 def test_scaler__round_trips_and_refuses_bad_input(tmp_path):
@@ -98,6 +102,21 @@ def test_load__damaged_or_foreign_directories_are_clear_errors(tiny_model, tmp_p
         WearableModel.load(folder)
 
 
+def test_load__a_missing_scaler_or_mismatched_onnx_file_is_refused(tiny_model, tmp_path):
+    folder = tiny_model.save(tmp_path / "m")
+    other = tiny_model.save(tmp_path / "other")
+    (folder / "depression.onnx").write_bytes((other / "poor_sleep.onnx").read_bytes())
+    with pytest.raises(WearableModelError, match="ONNX file of head 'depression' differs"):
+        WearableModel.load(folder)
+    assert WearableModel.load(folder, backend="torch").backend == "torch"
+    (folder / "depression.onnx").write_bytes(b"not onnx")
+    with pytest.raises(WearableModelError, match="cannot open an ONNX head"):
+        WearableModel.load(folder)
+    (folder / "scaler.npz").unlink()
+    with pytest.raises(WearableModelError, match="cannot load the scaler"):
+        WearableModel.load(folder, backend="torch")
+
+
 def test_export_onnx__refuses_a_model_it_cannot_reproduce(monkeypatch, tmp_path):
     model = PATClassifier(TINY)
     assert export_onnx(model, tmp_path / "ok.onnx").is_file()
@@ -137,6 +156,9 @@ def test_attention_profile__sums_over_queries_then_averages_heads():
     wear = np.ones((1, 6), dtype=bool)
     profile = attention_profile(weights, wear, patch_size=2)
     np.testing.assert_allclose(profile[0], np.array([2, 2, 1, 1, 3, 3]) / 12)
+    # The third patch is not pooled: its row of attention is left out.
+    pooled = attention_profile(weights, wear, 2, queries=np.array([[True, True, False]]))
+    np.testing.assert_allclose(pooled[0], np.array([2, 2, 0, 0, 2, 2]) / 8)
     with pytest.raises(ValueError, match="batch, heads, patches, patches"):
         attention_profile(weights[0], wear, 2)
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
+from clarity.bus import Bus, MemoryTransport
 from clarity.contracts import (
     INSTRUMENTS,
     Envelope,
@@ -24,6 +25,7 @@ from clarity.wearable import (
     labelled_weeks,
     split_groups,
     train_wearable_model,
+    training_weeks_from_bus,
 )
 from clarity.wearable._labels import TrainingWeeks
 from tests.wearable.conftest import START, TINY, week_arrays, week_record
@@ -83,6 +85,28 @@ def test_labelled_weeks__phq9_during_or_just_after_and_a_week_of_sleep_reports()
     assert len(data.for_head("poor_sleep")) == 2
     with pytest.raises(ValueError, match="no labels for heads \\['mania'\\]"):
         labelled_weeks(records, heads=("mania",))
+
+
+def test_training_weeks_from_bus__leaves_out_what_a_patient_did_not_consent_to():
+    rng = np.random.default_rng(3)
+    with Bus(transport=MemoryTransport()) as bus:
+        bus.publish_batch(
+            [
+                week_record("P001", 0, *week_arrays(rng)),
+                week_record("P002", 0, *week_arrays(rng)),
+                _phq9("P001", START + timedelta(days=3), 14),
+                _phq9("P002", START + timedelta(days=3), 14),
+            ]
+        )
+        everyone = training_weeks_from_bus(bus, heads=("depression",))
+        # P002 withheld their wearable data; P001 their questionnaires.
+        refused = {("P002", "ingest.actigraphy"), ("P001", "ingest.observation")}
+        consented = training_weeks_from_bus(
+            bus, heads=("depression",), allowed=lambda p, t: (p, t) not in refused
+        )
+    assert sorted(everyone.weeks.groups.tolist()) == ["P001", "P002"]
+    assert consented.weeks.groups.tolist() == ["P001"]
+    np.testing.assert_array_equal(consented.labels["depression"], [np.nan])
 
 
 def _known_answer(n_patients: int = 24, weeks: int = 4) -> TrainingWeeks:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import shutil
 import tempfile
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -552,17 +552,28 @@ def request_explanation(
     reason). Clinicians and admins only; needs the patient's wearable consent.
     """
     require_patient(who, patient_id, request)
-    require_role(who, Role.admin, Role.clinician)
-    if body.window_end.tzinfo is None:
-        raise Problem(400, "bad-request", "Bad request", "window_end needs a UTC offset")
-    if not who.context.access.allowed(patient_id, ConsentCategory.wearable):
-        raise Problem(
-            409,
-            "no-consent",
-            "No consent",
-            f"{patient_id} has not consented to the use of wearable data",
-        )
+    # Inside the audit: a refused request is recorded with its status too.
     with audited(who, request, patient_id, "request:wearable.attention"):
+        require_role(who, Role.admin, Role.clinician)
+        end = body.window_end
+        if end.tzinfo is None:
+            raise Problem(400, "bad-request", "Bad request", "window_end needs a UTC offset")
+        if end.second or end.microsecond:
+            raise Problem(
+                400,
+                "bad-request",
+                "Bad request",
+                f"window_end must fall on a whole minute (windows end at midnight); got {end}",
+            )
+        if end > datetime.now(UTC) + timedelta(days=1):
+            raise Problem(400, "bad-request", "Bad request", f"window_end {end} is in the future")
+        if not who.context.access.allowed(patient_id, ConsentCategory.wearable):
+            raise Problem(
+                409,
+                "no-consent",
+                "No consent",
+                f"{patient_id} has not consented to the use of wearable data",
+            )
         payload = WearableExplainRequest(
             window_end=body.window_end, head=body.head, requested_by=who.name
         )

@@ -79,6 +79,7 @@ def train_and_register(
     """
     from clarity.errors import RegistryError
     from clarity.registry import ModelRegistry, fingerprint_data
+    from clarity.security import AccessStore, category_of
     from clarity.wearable import (
         MODEL_NAME,
         FinetuneSettings,
@@ -100,8 +101,17 @@ def train_and_register(
         loaded = load_keras_weights(PATEncoder(config), keras_weights)
         assert isinstance(loaded, PATEncoder)
         encoder = loaded
-    with open_bus(settings) as bus:
-        data = training_weeks_from_bus(bus, heads)
+    access = AccessStore(
+        settings.data_dir / "access.sqlite3", consent_default=settings.security.consent_default
+    )
+    try:
+        with open_bus(settings) as bus:
+            # Only what each patient consented to: their wearable data and their reports.
+            data = training_weeks_from_bus(
+                bus, heads, allowed=lambda p, t: access.allowed(p, category_of(t))
+            )
+    finally:
+        access.close()
     registry = ModelRegistry.from_settings(settings)
     fingerprint = fingerprint_data(*data.event_ids)
     if reuse and MODEL_NAME in registry.models():

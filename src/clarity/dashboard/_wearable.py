@@ -9,8 +9,9 @@ a clinician can see which nights or days drove a score.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dash
 import numpy as np
@@ -48,12 +49,13 @@ def risk_figure(days: list[TimelineItem]) -> go.Figure:
     figure = go.Figure()
     heads = list(dict.fromkeys(r["head"] for d in days for r in d.record["payload"]["risks"]))
     for index, head in enumerate(heads):
-        x, y = [], []
-        for day in days:
+        by_day: dict[str, float | None] = {}
+        for day in days:  # oldest first: a later record of the same day replaces an earlier one
             payload = day.record["payload"]
             value = next((r["probability"] for r in payload["risks"] if r["head"] == head), None)
-            x.append(payload["day"])
-            y.append(value)  # None leaves a gap where the window had too little wear
+            by_day[payload["day"]] = value  # None leaves a gap: too little wear
+        x = sorted(by_day)
+        y = [by_day[d] for d in x]
         colour = _colour(head, index)
         figure.add_trace(
             go.Scatter(
@@ -66,7 +68,13 @@ def risk_figure(days: list[TimelineItem]) -> go.Figure:
                 legendgroup=head,
             )
         )
-        weekly = [(xi, yi) for i, (xi, yi) in enumerate(zip(x, y, strict=True)) if i % 7 == 6]
+        # A marker every seventh day from the first, by date (days may be missing).
+        first = date.fromisoformat(x[0]) if x else None
+        weekly = [
+            (xi, yi)
+            for xi, yi in zip(x, y, strict=True)
+            if first is not None and (date.fromisoformat(xi) - first).days % 7 == 6
+        ]
         figure.add_trace(
             go.Scatter(
                 x=[w[0] for w in weekly],
@@ -172,7 +180,7 @@ def attention_figure(attention: dict[str, Any], activity: np.ndarray | None = No
     probability = attention.get("probability")
     figure.update_layout(
         title=f"{attention['head'].replace('_', ' ')} risk {probability:.2f} for the 7 days "
-        f"ending {datetime.fromisoformat(attention['window_end']).astimezone().date()}"
+        f"ending {_last_day(attention['window_end'], zone)}"
         if probability is not None
         else "Attention",
         height=340,
@@ -240,10 +248,9 @@ def wearable_panel(api: ClarityClient, patient_id: str) -> html.Section | None:
     producer = latest["producer"]
     scored = [d for d in days if d.record["payload"]["risks"]]
     threshold = latest["payload"]["min_wear_fraction"]
-    windows = sorted({e.record["payload"]["window_end"] for e in explained}, reverse=True)
-    options = [
-        {"label": f"7 days ending {datetime.fromisoformat(w).date()}", "value": w} for w in windows
-    ]
+    zones = {e.record["payload"]["window_end"]: e.record["payload"]["timezone"] for e in explained}
+    windows = sorted(zones, reverse=True)
+    options = [{"label": f"7 days ending {_last_day(w, zones[w])}", "value": w} for w in windows]
     caption = (
         f"Model {producer['model_name']} v{producer['model_version']} "
         f"(run {producer.get('run_id') or '-'}); {len(scored)} of {len(days)} days scored: "
@@ -343,3 +350,13 @@ def register_wearable_callbacks(app: dash.Dash, client: Callable[[], ClarityClie
         if answer.duplicate:
             return " Already requested; the map appears here once the wearable service answers."
         return " Requested; reload the page in a few seconds to see the map."
+
+
+def _last_day(window_end: str, zone: str) -> date:
+    """Return the wearer's local day that a window ends, as the service names it.
+
+    Windows end at the wearer's midnight, give or take a daylight-saving hour;
+    twelve hours back is inside that day.
+    """
+    end = datetime.fromisoformat(window_end).astimezone(ZoneInfo(zone))
+    return (end - timedelta(hours=12)).date()

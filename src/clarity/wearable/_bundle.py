@@ -30,7 +30,7 @@ import torch
 
 from clarity.errors import ClarityError
 from clarity.wearable._explain import attention_profile
-from clarity.wearable._model import MINUTES_PER_WEEK, PATClassifier, PATConfig
+from clarity.wearable._model import MINUTES_PER_WEEK, PATClassifier, PATConfig, attended_patches
 from clarity.wearable._scaler import MinuteScaler
 
 __all__ = ["Scores", "WearableModel", "WearableModelError", "export_onnx"]
@@ -173,7 +173,8 @@ class WearableModel:
                 )
             assert weights is not None
             probabilities.append(torch.sigmoid(logits).double().numpy())
-            maps.append(attention_profile(weights.numpy(), w, self.config.patch_size))
+            queries = attended_patches(torch.from_numpy(w), self.config.patch_size).numpy()
+            maps.append(attention_profile(weights.numpy(), w, self.config.patch_size, queries))
         return np.concatenate(probabilities), np.concatenate(maps)
 
     # ------------------------------------------------------------------ files
@@ -257,9 +258,13 @@ class WearableModel:
                     f"{directory}: cannot load head {name!r}: {error}"
                 ) from error
             heads[name] = classifier
+        try:
+            scaler = MinuteScaler.load(directory / "scaler.npz")
+        except (OSError, ValueError, KeyError) as error:
+            raise WearableModelError(f"{directory}: cannot load the scaler: {error}") from error
         model = cls(
             config=config,
-            scaler=MinuteScaler.load(directory / "scaler.npz"),
+            scaler=scaler,
             heads=heads,
             min_wear_fraction=float(meta["min_wear_fraction"]),
             training=meta.get("training", {}),
@@ -268,8 +273,33 @@ class WearableModel:
         if backend == "onnx" and not has_onnx:
             raise WearableModelError(f"{directory}: not every head has an ONNX file")
         if backend == "onnx" or (backend == "auto" and has_onnx):
-            model.use_onnx({n: directory / f["onnx"] for n, f in meta["heads"].items()})
+            try:
+                model.use_onnx({n: directory / f["onnx"] for n, f in meta["heads"].items()})
+            except Exception as error:  # onnxruntime raises its own, unrelated, classes
+                raise WearableModelError(
+                    f"{directory}: cannot open an ONNX head: {error}"
+                ) from error
+            model._check_onnx_agrees(directory)
         return model
+
+    def _check_onnx_agrees(self, directory: Path, tolerance: float = 1e-4) -> None:
+        """Refuse ONNX files that do not compute what the torch weights beside them do."""
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((2, MINUTES_PER_WEEK)).astype(np.float32)
+        wear = np.ones((2, MINUTES_PER_WEEK), dtype=bool)
+        on_onnx = self._logits(x, wear)
+        sessions, self._sessions = self._sessions, {}
+        try:
+            on_torch = self._logits(x, wear)
+        finally:
+            self._sessions = sessions
+        for name, expected in on_torch.items():
+            gap = float(np.max(np.abs(on_onnx[name] - expected)))
+            if gap > tolerance:
+                raise WearableModelError(
+                    f"{directory}: the ONNX file of head {name!r} differs from its torch "
+                    f"weights (largest logit difference {gap:.2g} > {tolerance:g})"
+                )
 
     def use_onnx(self, files: Mapping[str, Path]) -> None:
         """Score on ONNX Runtime sessions of the given exported heads."""

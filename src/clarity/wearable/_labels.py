@@ -14,7 +14,7 @@ Weeks without such a report stay unlabelled; pretraining still uses them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -132,7 +132,12 @@ def labelled_weeks(records: Iterable[Envelope], heads: Iterable[str] = HEADS) ->
     )
 
 
-def training_weeks_from_bus(bus: Bus, heads: Iterable[str] = HEADS) -> TrainingWeeks:
+def training_weeks_from_bus(
+    bus: Bus,
+    heads: Iterable[str] = HEADS,
+    *,
+    allowed: Callable[[str, str], bool] | None = None,
+) -> TrainingWeeks:
     """Read every actigraphy week and labelling report on the bus (a replay; no group).
 
     Parameters
@@ -141,6 +146,9 @@ def training_weeks_from_bus(bus: Bus, heads: Iterable[str] = HEADS) -> TrainingW
         The feature bus.
     heads
         Which labels to build.
+    allowed
+        ``allowed(patient_id, topic)``: whether a record may be used (consent);
+        records it refuses are left out.
 
     Returns
     -------
@@ -148,6 +156,7 @@ def training_weeks_from_bus(bus: Bus, heads: Iterable[str] = HEADS) -> TrainingW
         As :func:`labelled_weeks`.
     """
     topics = ("ingest.actigraphy", "ingest.observation", "ingest.mood")
-    return labelled_weeks(
-        (delivery.record for topic in topics for delivery in bus.replay(topic)), heads
-    )
+    records = (delivery.record for topic in topics for delivery in bus.replay(topic))
+    if allowed is not None:
+        records = (r for r in records if allowed(r.patient_id, r.topic))
+    return labelled_weeks(records, heads)

@@ -56,7 +56,10 @@ class MinuteScaler:
         transform
             See the class.
         min_scale
-            Floor of a minute's SD (a minute where everyone is still).
+            Absolute floor of a minute's SD. The floor is also at least 1 % of
+            the SD over all worn minutes: with few training weeks, a minute
+            where everyone was still would otherwise turn any movement in it
+            into thousands of SDs and dominate the model.
 
         Returns
         -------
@@ -77,7 +80,7 @@ class MinuteScaler:
         scale = np.where(worn > 1, np.sqrt(squares / np.maximum(worn, 1)), overall_sd)
         return cls(
             mean=mean.astype(np.float32),
-            scale=np.maximum(scale, min_scale).astype(np.float32),
+            scale=np.maximum(scale, max(min_scale, 0.01 * overall_sd)).astype(np.float32),
             transform=transform,
         )
 
