@@ -339,6 +339,10 @@ def test_wearable_explanations__queue_a_request_on_the_bus_for_clinicians(api):
         if e.action == "request:wearable.attention"
     }
     assert {("pat", "403"), ("admin", "409")} <= outcomes  # refusals are audited too
+    never = api.client.post(
+        url, json={"window_end": "2024-01-09T00:00:00+00:00"}, headers=api.as_("ruth")
+    )
+    assert never.status_code == 409 and "no 7-day window" in never.json()["detail"]
     for odd, why in (
         ("2024-01-08T00:00:30+00:00", "whole minute"),
         ("2999-01-01T00:00:00Z", "future"),

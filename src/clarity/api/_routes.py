@@ -549,7 +549,8 @@ def request_explanation(
     Attention maps are large, so the service computes them only when asked;
     the answer appears on the patient's timeline as ``wearable.attention``
     (or, when the window cannot be explained, in the dead letters with the
-    reason). Clinicians and admins only; needs the patient's wearable consent.
+    reason). Clinicians and admins only; needs the patient's wearable consent
+    and a window the service scored (409 otherwise).
     """
     require_patient(who, patient_id, request)
     # Inside the audit: a refused request is recorded with its status too.
@@ -574,16 +575,20 @@ def request_explanation(
                 "No consent",
                 f"{patient_id} has not consented to the use of wearable data",
             )
+        version = _scored_window_version(who, patient_id, end)
         payload = WearableExplainRequest(
             window_end=body.window_end, head=body.head, requested_by=who.name
         )
         record = Envelope.new(
+            # Once per window, head, requester and model version: a new model
+            # version may be asked again, the same one has its answer already.
             event_id=event_id_for(
                 "wearable.explain_request",
                 patient_id,
                 payload.window_end.isoformat(),
                 payload.head,
                 who.name,
+                version,
             ),
             topic="wearable.explain_request",
             patient_id=patient_id,
@@ -604,6 +609,37 @@ def request_explanation(
         head=payload.head,
         duplicate=result.duplicate,
     )
+
+
+def _scored_window_version(who: Caller, patient_id: str, end: datetime) -> str:
+    """Find the model version that scored the window ending at ``end``; refuse others (409)."""
+    who.context.refresh()
+    rows = who.context.store.timeline(
+        patient_id,
+        topics=["wearable.daily_risk"],
+        start=end,
+        end=end + timedelta(microseconds=1),
+        limit=20,
+    )
+    if not rows:
+        raise Problem(
+            409,
+            "no-window",
+            "No such window",
+            f"no 7-day window of {patient_id} ends at {end.isoformat()}; "
+            "ask for a window the wearable service has scored",
+        )
+    scored = [r for r in rows if r.record["payload"]["risks"]]
+    if not scored:
+        reason = rows[-1].record["payload"].get("reason") or "not scored"
+        raise Problem(
+            409,
+            "not-scored",
+            "Window not scored",
+            f"the window ending {end.isoformat()} was not scored ({reason}), "
+            "so there is nothing to explain",
+        )
+    return str(scored[-1].record["producer"]["model_version"])
 
 
 # ---------------------------------------------------------------------------- ingest and audit

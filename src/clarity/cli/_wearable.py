@@ -319,7 +319,8 @@ def explain(
 ) -> None:
     """Ask for the attention map of one window, then run the service to answer it."""
     from clarity.contracts import WearableDailyRisk
-    from clarity.wearable import request_explanation
+    from clarity.registry import ModelRegistry
+    from clarity.wearable import MODEL_NAME, request_explanation
 
     settings = settings_of(ctx)
     with open_bus(settings) as bus:
@@ -335,5 +336,13 @@ def explain(
                 err_console.print(f"[red]✗[/] no scored window for {patient}; run the service")
                 raise typer.Exit(1)
             window_end = max(ends)
-        request_explanation(bus, patient, window_end, head=head, requested_by="cli")
+        production = ModelRegistry.from_settings(settings).get(MODEL_NAME, alias="production")
+        request_explanation(
+            bus,
+            patient,
+            window_end,
+            head=head,
+            requested_by="cli",
+            model_version=str(production.version),
+        )
     _print_report(run_service(settings))

@@ -446,10 +446,12 @@ def request_explanation(
     *,
     head: str = "depression",
     requested_by: str,
+    model_version: str | None = None,
 ) -> Envelope:
     """Publish a request for the attention map of one window.
 
-    Asking again for the same window, head and requester is a no-op.
+    Asking again for the same window, head, requester and model version is a
+    no-op.
 
     Parameters
     ----------
@@ -463,6 +465,8 @@ def request_explanation(
         The head to explain.
     requested_by
         Who asks.
+    model_version
+        The version expected to answer, so that a new version can be asked again.
 
     Returns
     -------
@@ -477,6 +481,7 @@ def request_explanation(
             payload.window_end.isoformat(),
             head,
             requested_by,
+            *([model_version] if model_version else []),
         ),
         topic="wearable.explain_request",
         patient_id=patient_id,
