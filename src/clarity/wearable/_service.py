@@ -268,8 +268,8 @@ class WearableService:
     def _score_or_isolate(
         self,
         weeks: list[Envelope],
-        batch: Sequence[Delivery],
-        consumer: Consumer,
+        batch: Sequence[Delivery[Envelope]],
+        consumer: Consumer[Envelope],
         report: ServiceReport,
     ) -> list[Envelope]:
         """Score a poll's weeks together; if that fails, one by one, rejecting the culprits.
