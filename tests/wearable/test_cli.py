@@ -99,6 +99,7 @@ def test_eval_quick__writes_the_report_and_logs_the_figures(cohort, tmp_path):
     report = out.read_text()
     assert "## Synthetic cohort: label efficiency" in report and "| PAT (LP) |" in report
     assert "--quick" in report and "--no-real" in report
+    assert "--arm 'PAT (LP)' --arm CNN-1D" in report  # the command can be pasted back
     figures = json.loads(out.with_suffix(".json").read_text())
     assert set(figures) == {
         "synthetic.pat_lp.2.auc",

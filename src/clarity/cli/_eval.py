@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import tempfile
 import time
 from dataclasses import asdict
@@ -303,7 +304,7 @@ def _cli_args(ctx: typer.Context) -> list[str]:
         if isinstance(value, bool):
             args.append(flag if value else (param.secondary_opts or [flag])[0])
         elif isinstance(value, list | tuple):
-            args.extend(f"{flag} {v}" for v in value)
+            args.extend(f"{flag} {shlex.quote(str(v))}" for v in value)
         else:
-            args.append(f"{flag} {value}")
+            args.append(f"{flag} {shlex.quote(str(value))}")
     return args
