@@ -5,7 +5,7 @@ For PAT-S, -M and -L (random weights; speed does not depend on them):
 - **eager** (the baseline): plain torch, one week at a time, under ``no_grad``,
   as a notebook would score a cohort;
 - **served, torch**: :meth:`WearableModel.score` on torch: standardisation,
-  batches of 64, ``inference_mode``;
+  batches of ``SCORE_BATCH`` (8), ``inference_mode``;
 - **served, ONNX Runtime**: the same with the exported model on ONNX Runtime
   (what the service uses when the ONNX files are present).
 
@@ -117,7 +117,7 @@ def _export(size: str, folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="S,M,L")
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=8, help="Windows per batch (served default).")
     parser.add_argument("--scale", type=float, default=1.0, help="Multiply the weeks scored.")
     parser.add_argument("--json", type=Path, default=Path("bench/results/wearable.json"))
     args = parser.parse_args()

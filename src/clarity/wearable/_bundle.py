@@ -38,6 +38,11 @@ __all__ = ["Scores", "WearableModel", "WearableModelError", "export_onnx"]
 FORMAT = 1
 Backend = Literal["auto", "torch", "onnx"]
 
+SCORE_BATCH = 8
+"""Windows per forward pass when scoring. On a 2-core CPU, batches of 8 score
+as fast as any (``bench/wearable.py``), while batches of 64 hold 0.3-3 GB of
+attention activations and ran no faster."""
+
 
 class WearableModelError(ClarityError):
     """A wearable model directory is missing, damaged or of another format."""
@@ -107,7 +112,9 @@ class WearableModel:
             part = slice(start, start + batch_size)
             yield part, self.scaler.transform_weeks(counts[part], wear[part]), wear[part]
 
-    def score(self, counts: np.ndarray, wear: np.ndarray, *, batch_size: int = 64) -> Scores:
+    def score(
+        self, counts: np.ndarray, wear: np.ndarray, *, batch_size: int = SCORE_BATCH
+    ) -> Scores:
         """Score 7-day windows with every head.
 
         Parameters

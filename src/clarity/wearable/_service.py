@@ -38,7 +38,7 @@ from clarity.contracts import (
 from clarity.errors import ClarityError
 from clarity.registry import ModelRegistry
 from clarity.store import FeatureStore
-from clarity.wearable._bundle import Backend, WearableModel
+from clarity.wearable._bundle import SCORE_BATCH, Backend, WearableModel
 from clarity.wearable._windows import Week, Window, daily_windows, window_ending
 
 __all__ = [
@@ -105,7 +105,9 @@ class WearableService:
     allowed
         ``allowed(patient_id, topic)``: False skips the record (no consent).
     batch_size
-        Records per poll, and windows per forward pass.
+        Records per poll (each week gives seven windows).
+    score_batch
+        Windows per forward pass.
     cache_patients
         Patients whose latest week is kept in memory.
     """
@@ -120,12 +122,14 @@ class WearableService:
         store: FeatureStore | None = None,
         allowed: Allowed | None = None,
         batch_size: int = 64,
+        score_batch: int = SCORE_BATCH,
         cache_patients: int = 2048,
     ) -> None:
         self.model = model
         self.store = store
         self.allowed = allowed
         self.batch_size = batch_size
+        self.score_batch = score_batch
         self.producer = Producer(
             service="wearable",
             model_name=model_name,
@@ -144,7 +148,7 @@ class WearableService:
         *,
         alias: str | None = "production",
         version: int | None = None,
-        backend: Backend = "auto",
+        backend: Backend = "torch",
         **options: Any,
     ) -> WearableService:
         """Serve a registered model version.
@@ -158,7 +162,9 @@ class WearableService:
         alias, version
             Which version (the alias unless a version is given).
         backend
-            Scoring backend (see :meth:`WearableModel.load`).
+            Scoring backend (see :meth:`WearableModel.load`). Torch by default:
+            ONNX Runtime scored no faster on CPU in ``bench/wearable.py`` and
+            needed more memory for PAT-M and PAT-L.
         **options
             Passed to the service (``store``, ``allowed``, ``batch_size``).
 
@@ -235,7 +241,7 @@ class WearableService:
         scores = self.model.score(
             np.stack([w.counts for w in windows]),
             np.stack([w.wear for w in windows]),
-            batch_size=self.batch_size,
+            batch_size=self.score_batch,
         )
         out = []
         for i, window in enumerate(windows):
