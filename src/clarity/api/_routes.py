@@ -20,7 +20,6 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Resp
 from fastapi import Path as PathParam
 from fastapi.security import OAuth2PasswordRequestForm
 
-from clarity._version_info import __version__
 from clarity.api._problems import Problem
 from clarity.api._security import (
     Caller,
@@ -31,13 +30,7 @@ from clarity.api._security import (
     require_patient,
     require_role,
 )
-from clarity.contracts import (
-    TOPICS,
-    Envelope,
-    Producer,
-    WearableExplainRequest,
-    event_id_for,
-)
+from clarity.contracts import TOPICS, WearableExplainRequest, explain_request
 from clarity.sdk._models import (
     AuditEntryOut,
     CohortValue,
@@ -575,38 +568,22 @@ def request_explanation(
                 "No consent",
                 f"{patient_id} has not consented to the use of wearable data",
             )
-        version = _scored_window_version(who, patient_id, end)
-        payload = WearableExplainRequest(
-            window_end=body.window_end, head=body.head, requested_by=who.name
-        )
-        record = Envelope.new(
-            # Once per window, head, requester and model version: a new model
-            # version may be asked again, the same one has its answer already.
-            event_id=event_id_for(
-                "wearable.explain_request",
-                patient_id,
-                payload.window_end.isoformat(),
-                payload.head,
-                who.name,
-                version,
-            ),
-            topic="wearable.explain_request",
-            patient_id=patient_id,
-            observed_at=payload.window_end,
+        record = explain_request(
+            patient_id,
+            end,
+            head=body.head,
+            requested_by=who.name,
+            model_version=_scored_window_version(who, patient_id, end),
+            service="api",
             source=f"api:{who.name}",
-            producer=Producer(
-                service="api",
-                model_name="explain-request",
-                model_version=__version__,
-                code_version=__version__,
-            ),
-            payload=payload,
         )
         result = who.context.bus.publish(record)
+    asked = record.payload
+    assert isinstance(asked, WearableExplainRequest)
     return ExplanationRequestOut(
         event_id=str(record.event_id),
-        window_end=payload.window_end,
-        head=payload.head,
+        window_end=asked.window_end,
+        head=asked.head,
         duplicate=result.duplicate,
     )
 

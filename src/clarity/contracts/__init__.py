@@ -41,6 +41,7 @@ from clarity.contracts._ingest import (
     RRIntervalSegment,
     Sex,
 )
+from clarity.contracts._requests import explain_request
 from clarity.contracts._schema_files import (
     SchemaProblem,
     check_compatibility,
@@ -116,6 +117,7 @@ __all__ = [
     "check_schema_files",
     "ensure_utc",
     "event_id_for",
+    "explain_request",
     "field_errors",
     "from_avro",
     "json_schema",

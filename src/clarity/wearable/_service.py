@@ -34,6 +34,7 @@ from clarity.contracts import (
     WearableDailyRisk,
     WearableExplainRequest,
     event_id_for,
+    explain_request,
 )
 from clarity.errors import ClarityError
 from clarity.registry import ModelRegistry
@@ -479,27 +480,14 @@ def request_explanation(
     Envelope
         The request.
     """
-    payload = WearableExplainRequest(window_end=window_end, head=head, requested_by=requested_by)
-    record = Envelope.new(
-        event_id=event_id_for(
-            "wearable.explain_request",
-            patient_id,
-            payload.window_end.isoformat(),
-            head,
-            requested_by,
-            *([model_version] if model_version else []),
-        ),
-        topic="wearable.explain_request",
-        patient_id=patient_id,
-        observed_at=payload.window_end,
+    record = explain_request(
+        patient_id,
+        window_end,
+        head=head,
+        requested_by=requested_by,
+        model_version=model_version,
+        service="wearable",
         source=f"request:{requested_by}",
-        producer=Producer(
-            service="wearable",
-            model_name="explain-request",
-            model_version=__version__,
-            code_version=__version__,
-        ),
-        payload=payload,
     )
     bus.publish(record)
     return record
