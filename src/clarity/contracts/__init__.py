@@ -67,6 +67,7 @@ from clarity.contracts._wearable import (
     WearableAttention,
     WearableDailyRisk,
     WearableExplainRequest,
+    window_day,
 )
 
 __all__ = [
@@ -130,5 +131,6 @@ __all__ = [
     "topic_spec",
     "validate_dead_letter",
     "validate_envelope",
+    "window_day",
     "write_schema_files",
 ]

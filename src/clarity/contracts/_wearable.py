@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Annotated, Self
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -17,6 +18,7 @@ __all__ = [
     "WearableAttention",
     "WearableDailyRisk",
     "WearableExplainRequest",
+    "window_day",
 ]
 
 HeadName = Annotated[
@@ -26,6 +28,28 @@ HeadName = Annotated[
 ]
 
 _Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+def window_day(window_end: datetime, timezone: str) -> date:
+    """Name a 7-day window by the wearer's local day that it ends.
+
+    Windows are whole 24-hour steps from a week's first local midnight, so
+    after a daylight-saving change they end at 23:00 or 01:00 local time;
+    twelve hours back is always inside the day the window ends.
+
+    Parameters
+    ----------
+    window_end
+        End of the window (timezone-aware).
+    timezone
+        IANA zone of the wearer.
+
+    Returns
+    -------
+    datetime.date
+        The window's day, as ``WearableDailyRisk.day`` names it.
+    """
+    return (window_end.astimezone(ZoneInfo(timezone)) - timedelta(hours=12)).date()
 
 
 class HeadRisk(ContractModel):

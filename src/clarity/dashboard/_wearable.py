@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import dash
 import numpy as np
@@ -20,6 +19,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 from plotly.subplots import make_subplots
 
+from clarity.contracts import window_day
 from clarity.sdk import ApiError, ClarityClient, TimelineItem
 
 __all__ = ["attention_figure", "register_wearable_callbacks", "risk_figure", "wearable_panel"]
@@ -180,7 +180,7 @@ def attention_figure(attention: dict[str, Any], activity: np.ndarray | None = No
     probability = attention.get("probability")
     figure.update_layout(
         title=f"{attention['head'].replace('_', ' ')} risk {probability:.2f} for the 7 days "
-        f"ending {_last_day(attention['window_end'], zone)}"
+        f"ending {window_day(datetime.fromisoformat(attention['window_end']), zone)}"
         if probability is not None
         else "Attention",
         height=340,
@@ -250,7 +250,10 @@ def wearable_panel(api: ClarityClient, patient_id: str) -> html.Section | None:
     threshold = latest["payload"]["min_wear_fraction"]
     zones = {e.record["payload"]["window_end"]: e.record["payload"]["timezone"] for e in explained}
     windows = sorted(zones, reverse=True)
-    options = [{"label": f"7 days ending {_last_day(w, zones[w])}", "value": w} for w in windows]
+    options = [
+        {"label": f"7 days ending {window_day(datetime.fromisoformat(w), zones[w])}", "value": w}
+        for w in windows
+    ]
     caption = (
         f"Model {producer['model_name']} v{producer['model_version']} "
         f"(run {producer.get('run_id') or '-'}); {len(scored)} of {len(days)} days scored: "
@@ -350,13 +353,3 @@ def register_wearable_callbacks(app: dash.Dash, client: Callable[[], ClarityClie
         if answer.duplicate:
             return " Already requested; the map appears here once the wearable service answers."
         return " Requested; reload the page in a few seconds to see the map."
-
-
-def _last_day(window_end: str, zone: str) -> date:
-    """Return the wearer's local day that a window ends, as the service names it.
-
-    Windows end at the wearer's midnight, give or take a daylight-saving hour;
-    twelve hours back is inside that day.
-    """
-    end = datetime.fromisoformat(window_end).astimezone(ZoneInfo(zone))
-    return (end - timedelta(hours=12)).date()

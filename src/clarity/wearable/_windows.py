@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from clarity.contracts import MINUTES_PER_WEEK, ActigraphyWeek, Envelope
+from clarity.contracts import MINUTES_PER_WEEK, ActigraphyWeek, Envelope, window_day
 
 __all__ = ["MINUTES_PER_DAY", "Week", "Window", "daily_windows", "window_ending"]
 
@@ -98,10 +97,7 @@ def window_ending(end: datetime, weeks: list[Week]) -> Window | None:
     if not used:
         return None
     latest = used[-1]
-    # Windows are whole 24-hour steps from the first week's local midnight, so
-    # after a daylight-saving change they end at 23:00 or 01:00 local time;
-    # twelve hours back is always inside the day the window ends.
-    local_day = (end.astimezone(ZoneInfo(latest.timezone)) - timedelta(hours=12)).date()
+    local_day = window_day(end, latest.timezone)
     return Window(
         patient_id=latest.patient_id,
         day=local_day,
