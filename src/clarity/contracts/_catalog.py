@@ -19,6 +19,7 @@ from clarity.contracts._ingest import (
     QuestionnaireObservation,
     RRIntervalSegment,
 )
+from clarity.contracts._pgx import PGxGuidance, PGxPhenotype
 from clarity.contracts._topics import register_topic
 from clarity.contracts._wearable import (
     WearableAttention,
@@ -48,3 +49,5 @@ register_topic(
 register_topic(
     "wearable.attention", WearableAttention, "PAT attention per minute of one explained window."
 )
+register_topic("pgx.phenotype", PGxPhenotype, "Pharmacogene calls and phenotypes per patient.")
+register_topic("pgx.guidance", PGxGuidance, "CPIC guidance per patient and psychiatric drug.")
