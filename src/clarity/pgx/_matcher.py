@@ -102,7 +102,9 @@ def match_gene(definition: GeneDefinition, genotypes: Mapping[int, Genotype]) ->
     available = sorted(genotypes)
     missing = tuple(locus for i, locus in enumerate(definition.loci) if i not in genotypes)
     het = [genotypes[i].heterozygous for i in available]
-    phased = sum(het) <= 1 or all(genotypes[i].phased for i, h in zip(available, het) if h)
+    phased = sum(het) <= 1 or all(
+        genotypes[i].phased for i, h in zip(available, het, strict=True) if h
+    )
     candidates: list[NamedAllele] = []
     uncallable: list[str] = []
     for allele in definition.alleles:

@@ -91,13 +91,13 @@ def convert(
     scored = gene in ("CYP2D6", "CYP2C9")
     if strength == "strong":
         # Multiplying by zero needs no genotype: even an indeterminate one ends at zero.
-        reason = f"{drugs}: strong {gene} inhibitor; activity × 0"
+        reason = f"{drugs}: strong {gene} inhibitor; activity x 0"
         return Conversion("Poor Metabolizer", 0.0 if scored else None, found, strength, reason)
     if activity_score is not None and scored:
         adjusted = activity_score * multiplier
         new = phenotype_from_activity(gene, adjusted)
         reason = (
-            f"{drugs}: {strength} {gene} inhibitor; activity score {activity_score:g} × "
+            f"{drugs}: {strength} {gene} inhibitor; activity score {activity_score:g} x "
             f"{multiplier:g} = {adjusted:g}"
         )
         return Conversion(new, adjusted, found, strength, reason)
