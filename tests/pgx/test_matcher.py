@@ -179,7 +179,7 @@ def test_malformed_line__names_the_last_good_record(tmp_path: Path):
         + "chr10\t94761900\t.\tC\tT\t.\tPASS\t.\tGT\t0/1\n"
         + "chr10\tnot-a-number\t.\tA\tG\t.\tPASS\t.\tGT\t0/0\n"
     )
-    with pytest.raises(CorruptVCF, match=r"after chr10:94761900.*position"):
+    with pytest.raises(CorruptVCF, match=r"unreadable record after chr10:94761900"):
         read_pgx_vcf(path)
 
 
@@ -216,13 +216,13 @@ def test_multi_sample_vcf__reads_each_sample_and_refuses_unknown_names(tmp_path:
 def test_golden_examples__diplotypes_equal_pharmcats_match_json(example: str):
     import json
 
-    base = PHARMCAT / "examples" / example
+    base = str(PHARMCAT / "examples" / example)
     expected = {
         r["gene"]: sorted(d["name"] for d in r["diplotypes"])
-        for r in json.loads((base.with_suffix(".match.json")).read_text())["results"]
+        for r in json.loads(Path(base + ".match.json").read_text())["results"]
         if r["gene"] in VCF_GENES
     }
-    [sample] = read_pgx_vcf(base.with_suffix(".vcf"))
+    [sample] = read_pgx_vcf(base + ".vcf")
     for gene, names in expected.items():
         match = match_gene(gene_definition(gene), sample.calls[gene])
         assert sorted(d.name for d in match.top) == names, gene
