@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from clarity.errors import ConfigurationError
 
-__all__ = ["from_micros", "import_object", "to_micros"]
+__all__ = ["enable_wal", "from_micros", "import_object", "sha256_file", "to_micros"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -122,3 +124,12 @@ def enable_wal(conn: sqlite3.Connection, *, timeout_s: float = 30.0) -> None:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
+
+
+def sha256_file(path: Path | str) -> str:
+    """Return the SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -26,6 +26,11 @@ __all__ = [
 ]
 
 _Gene = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)?$")]
+_GeneOrAllele = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)?(\*\d{2,3}:\d{2,3})?$"),
+    Field(description="A gene, or for HLA the allele a guideline tests, e.g. 'HLA-B*15:02'."),
+]
 _Drug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9 -]{0,63}$")]
 _Text = Annotated[str, StringConstraints(max_length=4_000)]
 _Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
@@ -169,13 +174,13 @@ class PGxGuidance(Payload):
     """CPIC guidance for one drug and patient (topic ``pgx.guidance``)."""
 
     drug: _Drug
-    genes: tuple[_Gene, ...] = Field(min_length=1, max_length=4)
+    genes: tuple[_GeneOrAllele, ...] = Field(min_length=1, max_length=4)
     phenotypes: dict[str, ShortText | None] = Field(
         description="The lookup key per gene (adjusted phenotype or HLA status); None if missing."
     )
     phenoconverted: bool = Field(description="Whether a medication changed a phenotype used.")
     status: GuidanceStatus
-    missing_genes: tuple[_Gene, ...] = ()
+    missing_genes: tuple[_GeneOrAllele, ...] = ()
     recommendations: tuple[GuidanceRecommendation, ...] = Field(min_length=1, max_length=8)
     citations: tuple[ShortText, ...] = Field(
         default=(), max_length=8, description="e.g. 'PMID 37032427: CPIC ... (2023)'."

@@ -14,6 +14,7 @@ and of HLA. When two sources call the same gene:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 from clarity.contracts import (
     AlleleFunctionCall,
@@ -24,8 +25,8 @@ from clarity.contracts import (
     PGxSource,
 )
 from clarity.pgx._alleles import VCF_GENES, gene_definition
-from clarity.pgx._matcher import GeneMatch
-from clarity.pgx._outside import check_diplotype
+from clarity.pgx._matcher import GeneMatch, match_gene
+from clarity.pgx._outside import OutsideCall, check_diplotype
 from clarity.pgx._phenoconversion import convert
 from clarity.pgx._phenotype import (
     HLA_ALLELES,
@@ -33,10 +34,11 @@ from clarity.pgx._phenotype import (
     hla_status,
     phenotype_of_diplotype,
 )
-from clarity.pgx._vcf import LocusIssue
+from clarity.pgx._vcf import LocusIssue, read_pgx_vcf
 
 __all__ = [
     "NO_RESULT",
+    "call_vcf",
     "combine_sources",
     "phenotype_from_call",
     "phenotype_from_match",
@@ -305,3 +307,55 @@ def combine_sources(
 def uncallable_genes(results: Mapping[str, PGxPhenotype]) -> tuple[str, ...]:
     """Return the VCF genes without a usable call."""
     return tuple(g for g in VCF_GENES if g not in results or not results[g].called)
+
+
+def call_vcf(
+    path: str | Path,
+    *,
+    samples: Sequence[str] | None = None,
+    outside: Sequence[OutsideCall] = (),
+    medications: Iterable[str] = (),
+) -> dict[str, dict[str, PGxPhenotype]]:
+    """Call every sample of a VCF, with outside calls and medications applied to all.
+
+    Parameters
+    ----------
+    path
+        VCF or BCF on GRCh38.
+    samples
+        Samples to call; all when None.
+    outside
+        Outside calls (CYP2D6 copy number, HLA) — meant for single-sample use.
+    medications
+        Current medications, for phenoconversion.
+
+    Returns
+    -------
+    dict
+        Sample to gene to result.
+    """
+    medications = list(medications)
+    reported = {
+        c.gene: phenotype_from_call(
+            c.gene,
+            c.diplotype,
+            source=PGxSource.outside_call,
+            reported_phenotype=c.phenotype,
+            reported_activity=c.activity_score,
+            medications=medications,
+        )
+        for c in outside
+        if c.covered
+    }
+    result = {}
+    for sample in read_pgx_vcf(path, samples=samples):
+        vcf = {
+            gene: phenotype_from_match(
+                match_gene(gene_definition(gene), sample.calls[gene]),
+                sample.issues_of(gene),
+                medications,
+            )
+            for gene in VCF_GENES
+        }
+        result[sample.sample] = combine_sources(vcf, reported)
+    return result

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from clarity._utils import sha256_file
 from clarity.contracts import GenotypeCallSetRef
 from clarity.errors import FieldError
 from clarity.ingest._core import Accepted, Item, ReadContext, Rejected
-from clarity.ingest.vcf._reader import sha256_file
 
 __all__ = ["read_plink"]
 

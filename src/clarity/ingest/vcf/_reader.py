@@ -8,10 +8,9 @@ streamed with cyvcf2, variant by variant; it is never loaded whole.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
-from pathlib import Path
 
+from clarity._utils import sha256_file
 from clarity.contracts import GenotypeCallSetRef
 from clarity.errors import FieldError
 from clarity.ingest._core import Accepted, Item, ReadContext, Rejected
@@ -21,15 +20,6 @@ __all__ = ["read_vcf", "sha256_file"]
 _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 _GRCH38_CHR1 = 248_956_422
 _GRCH37_CHR1 = 249_250_621
-
-
-def sha256_file(path: Path) -> str:
-    """Return the SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _build(header: str, declared: str | None) -> str | None:

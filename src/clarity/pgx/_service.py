@@ -1,0 +1,345 @@
+"""The PGx service: calls, phenotypes and guidance for each patient on the bus.
+
+It reads ``ingest.genotype`` (VCF call-set references), ``ingest.pgx`` (lab
+panels) and ``ingest.medication`` (for phenoconversion) as consumer groups.
+Whenever one of a patient's inputs changes it publishes that patient's
+``pgx.phenotype`` per gene and ``pgx.guidance`` per drug. Event ids derive from
+the inputs and the data versions, so replay publishes nothing new, while a new
+medication (or a new table version) publishes a new result.
+
+A VCF whose digest no longer matches its reference is refused (dead letter):
+the bus promised a file, and a changed file is not that file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from clarity._utils import sha256_file
+from clarity._version_info import __version__
+from clarity.bus import Bus
+from clarity.contracts import (
+    Envelope,
+    GenotypeCallSetRef,
+    MedicationStatement,
+    PGxGuidance,
+    PGxPanelResult,
+    PGxPhenotype,
+    PGxSource,
+    Producer,
+    ResponseEstimate,
+    ResponseSource,
+    event_id_for,
+)
+from clarity.errors import ClarityError, InputError
+from clarity.pgx._advise import guidance_for
+from clarity.pgx._alleles import VCF_GENES, gene_definition
+from clarity.pgx._calling import combine_sources, phenotype_from_call, phenotype_from_match
+from clarity.pgx._guidance import guidance_drugs
+from clarity.pgx._matcher import match_gene
+from clarity.pgx._phenoconversion import inhibitor_table
+from clarity.pgx._vcf import read_pgx_vcf
+from clarity.store import FeatureStore
+
+__all__ = ["PatientInputs", "PgxService", "PgxServiceReport", "patient_results"]
+
+log = logging.getLogger(__name__)
+
+Allowed = Callable[[str, str], bool]
+ResponseFn = Callable[[str, dict[str, PGxPhenotype], list[str]], dict[str, ResponseEstimate]]
+_TOPICS = ("ingest.genotype", "ingest.pgx", "ingest.medication")
+
+
+@dataclass
+class PatientInputs:
+    """What the service knows of one patient."""
+
+    genotype: Envelope | None = None
+    panel: Envelope | None = None
+    medications: dict[str, Envelope] = field(default_factory=dict)
+
+    def current_medications(self, on: date | None = None) -> list[str]:
+        """Return the generic names of medications active (or ongoing) now."""
+        names = []
+        for record in self.medications.values():
+            payload = record.payload
+            assert isinstance(payload, MedicationStatement)
+            ended = payload.ended_on is not None and payload.ended_on < (on or date.max)
+            if payload.status.value in ("active", "intended", "on-hold") and not ended:
+                names.append(payload.name.lower())
+        return sorted(set(names))
+
+    def inputs(self) -> list[Envelope]:
+        """Return the records the results derive from, for lineage."""
+        found = [r for r in (self.genotype, self.panel) if r is not None]
+        return found + sorted(self.medications.values(), key=lambda r: str(r.event_id))
+
+
+def patient_results(
+    inputs: PatientInputs,
+) -> dict[str, PGxPhenotype]:
+    """Return a patient's gene results from a VCF reference and a panel.
+
+    Raises
+    ------
+    InputError
+        When the VCF is missing, changed since it was referenced, or unreadable.
+    """
+    medications = inputs.current_medications()
+    vcf: dict[str, PGxPhenotype] = {}
+    if inputs.genotype is not None:
+        ref = inputs.genotype.payload
+        assert isinstance(ref, GenotypeCallSetRef)
+        if ref.format.value not in ("vcf", "bcf"):
+            raise InputError(f"PGx calling reads VCF or BCF, not {ref.format.value}")
+        if ref.genome_build.value != "grch38":
+            raise InputError(
+                f"{ref.uri}: {ref.genome_build.value} coordinates; the definitions are GRCh38"
+            )
+        path = Path(ref.uri)
+        if not path.is_file() or sha256_file(path) != ref.sha256:
+            raise InputError(f"{ref.uri}: missing or changed since it was referenced")
+        [sample] = read_pgx_vcf(path, samples=[ref.sample_id])
+        for gene in VCF_GENES:
+            match = match_gene(gene_definition(gene), sample.calls[gene])
+            vcf[gene] = phenotype_from_match(match, sample.issues_of(gene), medications)
+    reported: dict[str, PGxPhenotype] = {}
+    if inputs.panel is not None:
+        panel = inputs.panel.payload
+        assert isinstance(panel, PGxPanelResult)
+        for call in panel.calls:
+            reported[call.gene] = phenotype_from_call(
+                call.gene,
+                call.diplotype,
+                source=PGxSource.panel,
+                reported_phenotype=call.phenotype,
+                reported_activity=call.activity_score,
+                medications=medications,
+            )
+    return combine_sources(vcf, reported)
+
+
+@dataclass
+class PgxServiceReport:
+    """What one :meth:`PgxService.run` did."""
+
+    records_read: int = 0
+    patients: int = 0
+    phenotypes: int = 0
+    guidance: int = 0
+    rejected: int = 0
+    skipped: int = 0
+
+
+class PgxService:
+    """Publish PGx phenotypes and CPIC guidance as a patient's inputs arrive.
+
+    Parameters
+    ----------
+    response
+        ``response(patient_id, phenotypes, drugs)``: the drug-response model's
+        estimates per drug, or None to publish guidance without them.
+    response_lineage
+        ``(model_name, model_version, run_id)`` of the response model.
+    store
+        Where to find a patient's earlier inputs (read in an earlier run).
+    allowed
+        ``allowed(patient_id, topic)``: False skips the record (no consent).
+    batch_size
+        Records per poll.
+    """
+
+    def __init__(
+        self,
+        *,
+        response: ResponseFn | None = None,
+        response_lineage: tuple[str, str, str | None] = ("pgx.cpic", "tables", None),
+        store: FeatureStore | None = None,
+        allowed: Allowed | None = None,
+        batch_size: int = 256,
+    ) -> None:
+        self.response = response
+        self.store = store
+        self.allowed = allowed
+        self.batch_size = batch_size
+        name, version, run_id = response_lineage
+        self.producer = Producer(
+            service="pgx",
+            model_name=name,
+            model_version=version,
+            run_id=run_id,
+            code_version=__version__,
+        )
+        self._patients: dict[str, PatientInputs] = {}
+
+    def _versions(self) -> list[str]:
+        from clarity.pgx._guidance import recommend  # noqa: F401 - the table is loaded there
+
+        return [
+            gene_definition("CYP2C19").version,
+            str(inhibitor_table()["version"]),
+            self.producer.model_name,
+            self.producer.model_version,
+        ]
+
+    def remember(self, record: Envelope) -> str:
+        """Add one input record to its patient's state and return the patient id."""
+        state = self._patients.setdefault(record.patient_id, PatientInputs())
+        if record.topic == "ingest.genotype":
+            if state.genotype is None or record.observed_at >= state.genotype.observed_at:
+                state.genotype = record
+        elif record.topic == "ingest.pgx":
+            if state.panel is None or record.observed_at >= state.panel.observed_at:
+                state.panel = record
+        elif record.topic == "ingest.medication":
+            payload = record.payload
+            assert isinstance(payload, MedicationStatement)
+            key = payload.fhir_id or f"{payload.name}:{payload.started_on}"
+            state.medications[key] = record
+        return record.patient_id
+
+    def _backfill(self, patient_id: str) -> None:
+        if self.store is None:
+            return
+        seen = {r.event_id for r in self._patients.get(patient_id, PatientInputs()).inputs()}
+        for row in self.store.timeline(patient_id, topics=_TOPICS, limit=10_000):
+            record = Envelope.model_validate(dict(row.record))
+            if record.event_id not in seen:
+                self.remember(record)
+
+    def results(self, patient_id: str) -> list[Envelope]:
+        """Return the patient's ``pgx.phenotype`` and ``pgx.guidance`` records."""
+        state = self._patients.get(patient_id, PatientInputs())
+        phenotypes = patient_results(state)
+        drugs = list(guidance_drugs())
+        responses = (
+            self.response(patient_id, phenotypes, drugs) if self.response is not None else {}
+        )
+        guidance = guidance_for(phenotypes, responses=responses)
+        inputs = state.inputs()
+        observed = max((r.observed_at for r in inputs), default=None)
+        if observed is None:
+            return []
+        identity = [patient_id, *self._versions(), *(str(r.event_id) for r in inputs)]
+        records = [
+            self._envelope("pgx.phenotype", patient_id, observed, inputs, p, [*identity, gene])
+            for gene, p in sorted(phenotypes.items())
+        ]
+        records += [
+            self._envelope("pgx.guidance", patient_id, observed, inputs, g, [*identity, g.drug])
+            for g in guidance
+        ]
+        return records
+
+    def _envelope(
+        self,
+        topic: str,
+        patient_id: str,
+        observed: datetime,
+        inputs: Iterable[Envelope],
+        payload: PGxPhenotype | PGxGuidance,
+        identity: list[str],
+    ) -> Envelope:
+        return Envelope.new(
+            event_id=event_id_for(topic, *identity),
+            topic=topic,
+            patient_id=patient_id,
+            observed_at=observed,
+            source=f"pgx:{self.producer.model_name}:{self.producer.model_version}",
+            producer=self.producer,
+            inputs=[r.event_id for r in inputs],
+            payload=payload,
+        )
+
+    def run(self, bus: Bus, *, group: str = "pgx") -> PgxServiceReport:
+        """Consume new inputs and publish every touched patient's results.
+
+        A patient whose inputs cannot be used (a changed VCF, an unreadable
+        file) has the records that triggered the run dead-lettered with the
+        reason; other patients are published.
+        """
+        report = PgxServiceReport()
+        for topic in _TOPICS:
+            with bus.subscribe(topic, group=f"{group}-{topic}") as consumer:
+                while batch := consumer.poll(max_records=self.batch_size):
+                    touched: dict[str, list[Any]] = {}
+                    for delivery in batch:
+                        record = delivery.record
+                        report.records_read += 1
+                        if self.allowed is not None and not self.allowed(record.patient_id, topic):
+                            report.skipped += 1
+                            continue
+                        if record.patient_id not in self._patients:
+                            self._backfill(record.patient_id)
+                        touched.setdefault(self.remember(record), []).append(delivery)
+                    for patient_id, deliveries in touched.items():
+                        try:
+                            out = self.results(patient_id)
+                        except ClarityError as error:
+                            for delivery in deliveries:
+                                consumer.reject(delivery, str(error))
+                            report.rejected += len(deliveries)
+                            continue
+                        except Exception as error:
+                            log.exception("pgx failed on patient %s", patient_id)
+                            for delivery in deliveries:
+                                consumer.reject(delivery, f"the service failed on it: {error!r}")
+                            report.rejected += len(deliveries)
+                            continue
+                        published = bus.publish_batch(out)
+                        report.patients += 1
+                        for record, result in zip(out, published, strict=True):
+                            if result.accepted:
+                                if record.topic == "pgx.phenotype":
+                                    report.phenotypes += 1
+                                else:
+                                    report.guidance += 1
+                    consumer.commit()
+        return report
+
+
+def response_from_model(model: Any, features_of: Callable[[str], dict[str, Any]]) -> ResponseFn:
+    """Adapt a fitted drug-response model to the service's ``response`` hook.
+
+    Parameters
+    ----------
+    model
+        A fitted ``DrugResponseModel``.
+    features_of
+        ``features_of(patient_id)``: the clinical covariates the model reads
+        (age, sex, baseline PHQ-9, history); phenotypes are added here.
+    """
+
+    def estimate(
+        patient_id: str, phenotypes: dict[str, PGxPhenotype], drugs: list[str]
+    ) -> dict[str, ResponseEstimate]:
+        from clarity.pgx._response import PHENOTYPE_LABELS, RESPONSE_DRUGS
+
+        features = dict(features_of(patient_id))
+        # The model knows the five metaboliser classes; anything else (Indeterminate,
+        # "Likely ...") enters as unknown rather than as a guess.
+        features["phenotypes"] = {
+            g: (p.adjusted_phenotype if p.adjusted_phenotype in PHENOTYPE_LABELS else None)
+            for g, p in phenotypes.items()
+            if g in VCF_GENES
+        }
+        features["activity_scores"] = {
+            g: p.adjusted_activity_score for g, p in phenotypes.items() if g in VCF_GENES
+        }
+        wanted = [d for d in drugs if d in RESPONSE_DRUGS]
+        result = {}
+        for prediction in model.predict(features, drugs=wanted):
+            result[prediction.drug] = ResponseEstimate(
+                response_probability=prediction.response_probability,
+                adverse_event_probability=prediction.adverse_event_probability,
+                source=ResponseSource(prediction.source),
+                note=prediction.note,
+            )
+        return result
+
+    return estimate
