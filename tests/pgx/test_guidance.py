@@ -63,7 +63,7 @@ VOCABULARY = {
 CYP2D6_SCORES = {
     PM: (None, 0.0),
     IM: (None, 0.25, 0.5, 0.75, 1.0),
-    NM: (None, 1.25, 1.5, 2.0, 2.25),
+    NM: (None, 1.125, 1.25, 1.5, 2.0, 2.25),
     UM: (None, 2.5, 3.0),
     "Indeterminate": (None,),
     None: (None, 0.0, 0.5, 1.0, 2.0, 3.0),
@@ -324,9 +324,10 @@ def test_recommend__atomoxetine_verbatim_rows_differ_by_population():
     ],
 )
 def test_recommend__atomoxetine_phenoconverted_scores_split_at_one(score, expected):
-    recs = recommend("atomoxetine", {"CYP2D6": IM}, {"CYP2D6": score})
+    recs = recommend("atomoxetine", {}, {"CYP2D6": score})
     assert {r.action for r in recs} == {expected}
     assert all(r.text is None for r in recs)
+    assert recs[0].phenotypes == {"CYP2D6": IM if score < 1 else NM}
 
 
 def test_recommend__activity_score_sets_missing_phenotype():

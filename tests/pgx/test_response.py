@@ -16,25 +16,16 @@ from clarity.pgx._response import (
     evaluate,
     training_frame,
 )
-from clarity.synth import CohortConfig, generate_cohort
 from clarity.synth._latent import DRUGS
 from clarity.synth._pgx import PGX_GENES as SYNTH_GENES
-
-# The smallest cohort in which the adverse-event signal (rare poor metabolisers)
-# shows reliably: about 230 courses, 180 of them with an adverse-event label.
-COHORT = CohortConfig(
-    patients=200, days=112, seed=3, ecg_seconds=5, workers=2, reference_samples=10
-)
 
 PM = "Poor Metabolizer"
 NM = "Normal Metabolizer"
 
 
 @pytest.fixture(scope="module")
-def frame(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pgx-response") / "cohort"
-    generate_cohort(COHORT, out)
-    return training_frame(out)
+def frame(pgx_cohort):
+    return training_frame(pgx_cohort)
 
 
 @pytest.fixture(scope="module")

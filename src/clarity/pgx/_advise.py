@@ -100,6 +100,10 @@ def guidance_for(
         if not found:
             continue
         first = found[0]
+        # Populations can differ (carbamazepine: HLA-A decides for some, not others).
+        statuses = {r.status for r in found}
+        status = statuses.pop() if len(statuses) == 1 else "partial"
+        missing = tuple(dict.fromkeys(g for r in found for g in r.missing_genes))
         citations = tuple(f"PMID {c.pmid}: {c.title} ({c.year})" for c in first.citations)
         used = set(first.phenotypes)
         result.append(
@@ -108,8 +112,8 @@ def guidance_for(
                 genes=first.genes,
                 phenotypes=dict(first.phenotypes),
                 phenoconverted=bool(converted & {k.split("*")[0] for k in used}),
-                status=GuidanceStatus(first.status),
-                missing_genes=first.missing_genes,
+                status=GuidanceStatus(status),
+                missing_genes=missing,
                 recommendations=tuple(_recommendation(r) for r in found),
                 citations=citations[:8],
                 guideline=first.guideline,

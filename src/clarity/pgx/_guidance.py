@@ -277,7 +277,7 @@ def recommend(
         CYP2D6 activity score. Atomoxetine's guideline splits intermediate metabolizers by
         it, and the exact CPIC wording for CYP2D6 intermediate metabolizers is keyed to a
         score (1.0). A score given without a CYP2D6 phenotype sets the phenotype (CPIC
-        2019: 0 is poor, above 0 and below 1.25 intermediate, 1.25-2.25 normal, above 2.25
+        2019: 0 is poor, above 0 up to 1 intermediate, above 1 up to 2.25 normal, above 2.25
         ultrarapid); a score given with a phenotype must agree with it. Phenoconverted
         scores (e.g. 0.625) are accepted.
 
@@ -398,10 +398,11 @@ def _check_activity_scores(
 
 
 def _phenotype_from_score(gene: str, score: float, phenotype: str | None) -> str:
-    # CPIC's 2019 CYP2D6 thresholds, which also apply to phenoconverted scores.
+    # CPIC's 2019 CYP2D6 thresholds; a phenoconverted score between two of CPIC's steps
+    # (e.g. 1.125) goes up, as clarity.pgx's phenotyper does, so the two never disagree.
     if score == 0:
         implied = "Poor Metabolizer"
-    elif score < 1.25:
+    elif score <= 1:
         implied = "Intermediate Metabolizer"
     elif score <= 2.25:
         implied = "Normal Metabolizer"

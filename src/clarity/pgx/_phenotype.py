@@ -70,7 +70,7 @@ def cyp2d6_activity_table() -> dict[str, Any]:
 
 def split_copies(allele: str) -> tuple[str, int]:
     """Split ``*2x2`` into ``("*2", 2)``; ``xN`` (unknown count) counts as 2."""
-    found = re.fullmatch(r"(\*[0-9A-Za-z.:]+)(?:x(\d+|N))?", allele)
+    found = re.fullmatch(r"(\*\d+[A-Z]?(?:\.\d+)?)(?:x(\d+|N))?", allele)
     if not found:
         return allele, 1
     copies = found.group(2)

@@ -206,7 +206,19 @@ def draw_pgx(rng: np.random.Generator, ancestry: str) -> list[PgxCall]:
     return calls
 
 
-_IUPAC = set("RYSWKMBDHVN")
+_IUPAC = {
+    "R": "AG",
+    "Y": "CT",
+    "S": "GC",
+    "W": "AT",
+    "K": "GT",
+    "M": "AC",
+    "B": "CGT",
+    "D": "AGT",
+    "H": "ACT",
+    "V": "ACG",
+    "N": "ACGT",
+}
 
 
 def vcf_alleles(gene: str, allele: str) -> dict[int, str] | None:
@@ -224,7 +236,10 @@ def vcf_alleles(gene: str, allele: str) -> dict[int, str] | None:
     -------
     dict or None
         Position (GRCh38) to the allele written in the VCF, for every variant
-        position of the gene; None for structural alleles.
+        position of the gene; None for structural alleles. Definitions are in
+        VCF space already (indels included); where one is an ambiguity code
+        (either base defines the allele) the non-reference base is written,
+        which is the allele's fullest form.
     """
     if "x" in allele or (gene == "CYP2D6" and allele == "*5"):
         return None
@@ -233,9 +248,10 @@ def vcf_alleles(gene: str, allele: str) -> dict[int, str] | None:
     alleles = named[allele]["alleles"]
     result = {}
     for variant, value in zip(definitions["variants"], alleles, strict=True):
-        mapped = variant.get("cpicToVcfAlleleMap", {}).get(value) if value else None
-        if value is None or value in _IUPAC or mapped is None:
-            result[variant["position"]] = variant["ref"]
-        else:
-            result[variant["position"]] = mapped
+        written = variant["ref"]
+        if value in _IUPAC:
+            written = next((b for b in _IUPAC[value] if b in variant["alts"]), written)
+        elif value is not None and value in variant["alts"]:
+            written = value
+        result[variant["position"]] = written
     return result
