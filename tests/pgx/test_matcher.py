@@ -82,7 +82,7 @@ EXPECTED: dict[str, tuple[list[str], list[str] | None]] = {
 }
 
 
-def _match(relative: str):  # noqa: ANN202 - test helper
+def _match(relative: str):
     path = PHARMCAT / "test-vcfs" / relative
     gene = path.parent.name.upper()
     [sample] = read_pgx_vcf(path, genes=[gene])

@@ -151,7 +151,7 @@ def phenotype_from_match(
         missing_positions=missing,
         messages=tuple(messages),
         definition_version=match.definition_version,
-        **_with_conversion(gene, phenotype, score, medications),  # type: ignore[arg-type]
+        **_with_conversion(gene, phenotype, score, medications),
     )
 
 
@@ -212,7 +212,7 @@ def phenotype_from_call(
             phenotype=phenotype,
             activity_score=reported_activity,
             messages=tuple(messages),
-            **_with_conversion(gene, phenotype, reported_activity, medications),  # type: ignore[arg-type]
+            **_with_conversion(gene, phenotype, reported_activity, medications),
         )
     first, second = check_diplotype(gene, diplotype)
     result = phenotype_of_diplotype(gene, first, second)
@@ -243,7 +243,7 @@ def phenotype_from_call(
         phenotype=result.phenotype,
         messages=tuple(messages),
         conflicts=tuple(conflicts),
-        **_with_conversion(gene, result.phenotype, result.activity_score, medications),  # type: ignore[arg-type]
+        **_with_conversion(gene, result.phenotype, result.activity_score, medications),
     )
 
 
@@ -286,6 +286,7 @@ def combine_sources(
             f"{gene}: the VCF calls {', '.join(found.diplotypes)} but the "
             f"{call.source.value.replace('_', ' ')} reports {', '.join(call.diplotypes)}"
         )
+        update: dict[str, object]
         if call.phenotype == found.phenotype:
             update = {"conflicts": (*found.conflicts, f"{conflict}; both are {found.phenotype}.")}
         else:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 from clarity._utils import sha256_file
 from clarity._version_info import __version__
-from clarity.bus import Bus
+from clarity.bus import Bus, Consumer, Delivery
 from clarity.contracts import (
     Envelope,
     GenotypeCallSetRef,
@@ -69,8 +70,8 @@ class PatientInputs:
         for record in self.medications.values():
             payload = record.payload
             assert isinstance(payload, MedicationStatement)
-            ended = payload.ended_on is not None and payload.ended_on < (on or date.max)
-            if payload.status.value in ("active", "intended", "on-hold") and not ended:
+            ended = payload.ended_on is not None and payload.ended_on < (on or date.today())
+            if payload.status.value in ("active", "intended", "on_hold") and not ended:
                 names.append(payload.name.lower())
         return sorted(set(names))
 
@@ -259,48 +260,75 @@ class PgxService:
     def run(self, bus: Bus, *, group: str = "pgx") -> PgxServiceReport:
         """Consume new inputs and publish every touched patient's results.
 
-        A patient whose inputs cannot be used (a changed VCF, an unreadable
-        file) has the records that triggered the run dead-lettered with the
-        reason; other patients are published.
+        Each round reads a batch from all three input topics before computing,
+        so a patient whose VCF, panel and medications arrive together gets one
+        result, not three partial ones. A patient whose inputs cannot be used
+        (a changed VCF, an unreadable file) has the records that triggered the
+        round dead-lettered with the reason; other patients are published.
+        Outputs are published before the offsets are committed.
         """
         report = PgxServiceReport()
-        for topic in _TOPICS:
-            with bus.subscribe(topic, group=f"{group}-{topic}") as consumer:
-                while batch := consumer.poll(max_records=self.batch_size):
-                    touched: dict[str, list[Any]] = {}
+        with ExitStack() as stack:
+            consumers = [
+                stack.enter_context(bus.subscribe(topic, group=f"{group}-{topic}"))
+                for topic in _TOPICS
+            ]
+            while True:
+                batches = [c.poll(max_records=self.batch_size) for c in consumers]
+                if not any(batches):
+                    break
+                touched: dict[str, list[tuple[Consumer[Envelope], Delivery[Envelope]]]] = {}
+                for consumer, batch in zip(consumers, batches, strict=True):
                     for delivery in batch:
                         record = delivery.record
                         report.records_read += 1
-                        if self.allowed is not None and not self.allowed(record.patient_id, topic):
+                        if self.allowed is not None and not self.allowed(
+                            record.patient_id, record.topic
+                        ):
                             report.skipped += 1
                             continue
                         if record.patient_id not in self._patients:
                             self._backfill(record.patient_id)
-                        touched.setdefault(self.remember(record), []).append(delivery)
-                    for patient_id, deliveries in touched.items():
-                        try:
-                            out = self.results(patient_id)
-                        except ClarityError as error:
-                            for delivery in deliveries:
-                                consumer.reject(delivery, str(error))
-                            report.rejected += len(deliveries)
-                            continue
-                        except Exception as error:
-                            log.exception("pgx failed on patient %s", patient_id)
-                            for delivery in deliveries:
-                                consumer.reject(delivery, f"the service failed on it: {error!r}")
-                            report.rejected += len(deliveries)
-                            continue
-                        published = bus.publish_batch(out)
-                        report.patients += 1
-                        for record, result in zip(out, published, strict=True):
-                            if result.accepted:
-                                if record.topic == "pgx.phenotype":
-                                    report.phenotypes += 1
-                                else:
-                                    report.guidance += 1
+                        patient = self.remember(record)
+                        touched.setdefault(patient, []).append((consumer, delivery))
+                for patient_id, deliveries in touched.items():
+                    self._publish_patient(bus, patient_id, deliveries, report)
+                for consumer in consumers:
                     consumer.commit()
         return report
+
+    def _publish_patient(
+        self,
+        bus: Bus,
+        patient_id: str,
+        deliveries: list[tuple[Consumer[Envelope], Delivery[Envelope]]],
+        report: PgxServiceReport,
+    ) -> None:
+        try:
+            out = self.results(patient_id)
+        except Exception as error:
+            reason = (
+                str(error)
+                if isinstance(error, ClarityError)
+                else (f"the service failed on it: {error!r}")
+            )
+            if not isinstance(error, ClarityError):
+                log.exception("pgx failed on patient %s", patient_id)
+            for consumer, delivery in deliveries:
+                consumer.reject(delivery, reason)
+            report.rejected += len(deliveries)
+            # The bad input must not poison the patient's later results.
+            self._patients.pop(patient_id, None)
+            return
+        published = bus.publish_batch(out)
+        report.patients += 1
+        for record, result in zip(out, published, strict=True):
+            if result.duplicate:
+                continue
+            if record.topic == "pgx.phenotype":
+                report.phenotypes += 1
+            else:
+                report.guidance += 1
 
 
 def response_from_model(model: Any, features_of: Callable[[str], dict[str, Any]]) -> ResponseFn:
