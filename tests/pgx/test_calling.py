@@ -234,3 +234,27 @@ def test_synthetic_cohort__panel_and_vcf_agree_on_phenotypes(pgx_cohort: Path):
         total += 1
         agree += panel.phenotype == vcf.phenotype
     assert total > 50 and agree == total
+
+
+def test_panel_call_among_the_vcfs_phase_candidates__resolves_the_phase(tmp_path: Path):
+    from clarity.pgx import gene_definition, match_gene, phenotype_from_match
+    from clarity.pgx._vcf import Genotype
+
+    definition = gene_definition("CYP2B6")
+    # *5/*6 unphased is also *1/*7 (PharmCAT calls *1/*7, the longest match).
+    wanted = {
+        i: Genotype(locus.ref, alt, False)
+        for i, locus in enumerate(definition.loci)
+        for allele in ("*5", "*6")
+        for alt in [next(a for a in definition.alleles if a.name == allele).alleles[i]]
+        if alt != locus.ref
+    }
+    genotypes = {
+        i: wanted.get(i, Genotype(l.ref, l.ref, False)) for i, l in enumerate(definition.loci)
+    }
+    vcf = phenotype_from_match(match_gene(definition, genotypes), [])
+    assert vcf.diplotypes == ("*1/*7",)
+    panel = phenotype_from_call("CYP2B6", "*5/*6", source=PGxSource.panel)
+    merged = combine_sources({"CYP2B6": vcf}, {"CYP2B6": panel})["CYP2B6"]
+    assert merged.diplotypes == ("*5/*6",) and not merged.conflicts
+    assert "phase unknown" in merged.messages[-1]

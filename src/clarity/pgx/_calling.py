@@ -282,6 +282,23 @@ def combine_sources(
                 update={"messages": (*found.messages, f"Confirmed by the {call.source.value}.")}
             )
             continue
+        candidates = {c.diplotype for c in found.candidates}
+        if call.diplotypes and set(call.diplotypes) <= candidates:
+            # Unphased genotypes fit several diplotypes; a lab call that is one of them
+            # resolves the phase rather than contradicting the VCF.
+            note = (
+                f"{gene}: the {call.source.value.replace('_', ' ')}'s {call.diplotypes[0]} fits "
+                f"the VCF genotypes, which alone give {', '.join(found.diplotypes)} "
+                "(phase unknown); the reported call is used."
+            )
+            merged[gene] = call.model_copy(
+                update={
+                    "candidates": found.candidates,
+                    "missing_positions": found.missing_positions,
+                    "messages": (*call.messages, note),
+                }
+            )
+            continue
         conflict = (
             f"{gene}: the VCF calls {', '.join(found.diplotypes)} but the "
             f"{call.source.value.replace('_', ' ')} reports {', '.join(call.diplotypes)}"
