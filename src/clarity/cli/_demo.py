@@ -12,6 +12,7 @@ import json
 import shutil
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -50,6 +51,10 @@ def demo(
     ] = True,
     wearable: Annotated[
         bool, typer.Option(help="Train PAT on the cohort's actigraphy and run the service.")
+    ] = True,
+    pgx: Annotated[
+        bool,
+        typer.Option(help="Call pharmacogenes, train the response model and publish guidance."),
     ] = True,
 ) -> None:
     """Run the demo: generate a cohort, ingest it, summarise, then serve the API and dashboard."""
@@ -119,6 +124,8 @@ def demo(
     )
     if wearable:
         _run_wearable(settings)
+    if pgx:
+        _run_pgx(settings, cohort)
     store = open_store(settings)
     try:
         console.print(_patient_table(store, limit=8))
@@ -191,6 +198,49 @@ def _run_wearable(settings: Settings) -> None:
         f"  {scored.days + explained.days:,} daily risks published "
         f"({scored.unscored + explained.unscored:,} unscored for too little wear); "
         f"{explained.explained:,} attention maps for the clinician's patients."
+    )
+
+
+def _run_pgx(settings: Settings, cohort: Path) -> None:
+    """Train (or reuse) the response model, then publish phenotypes and guidance."""
+    from clarity.cli._pgx import RESPONSE_MODEL, run_service, train_and_register
+
+    console.print(
+        "PGx service: PharmCAT-style star-allele calls from the cohort's VCF, lab panels, "
+        "phenoconversion by current medications, CPIC guidance"
+    )
+    registry = ModelRegistry.from_settings(settings)
+    if RESPONSE_MODEL not in registry.models():
+        # The demo cohort is too small to learn from; a larger synthetic training cohort
+        # (written once, beside it) keeps the model's held-out figures meaningful.
+        from clarity.synth import CohortConfig, generate_cohort
+
+        training = settings.data_dir / "pgx-training-cohort"
+        if not (training / "manifest.json").is_file():
+            with _progress() as progress:
+                task = progress.add_task(
+                    "Generating the response model's training cohort", total=300
+                )
+                generate_cohort(
+                    CohortConfig(patients=300, days=112, seed=7, ecg_seconds=5),
+                    training,
+                    overwrite=True,
+                    progress=lambda n: progress.update(task, completed=n),
+                )
+        try:
+            version, metrics = train_and_register(settings, training)
+            auc = metrics.get("adverse_event_auc_model", float("nan"))
+            prior = metrics.get("adverse_event_auc_prior", float("nan"))
+            console.print(
+                f"  {RESPONSE_MODEL} v{version.version} (research-grade, synthetic): held-out "
+                f"adverse-event AUC {auc:.2f} vs population prior {prior:.2f}"
+            )
+        except (ValueError, KeyError) as error:
+            console.print(f"  [yellow]response model skipped[/]: {error}")
+    report = run_service(settings)
+    console.print(
+        f"  {report.patients:,} patients: {report.phenotypes:,} gene results and "
+        f"{report.guidance:,} drug guidance records published; {report.rejected:,} rejected."
     )
 
 

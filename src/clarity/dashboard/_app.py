@@ -21,6 +21,7 @@ import httpx
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
+from clarity.dashboard._pgx import pgx_panel
 from clarity.dashboard._wearable import register_wearable_callbacks, wearable_panel
 from clarity.sdk import ApiError, ClarityClient, TimelineItem
 
@@ -416,6 +417,7 @@ def _patient_page(api: ClarityClient, patient_id: str) -> Any:
     )
     pgx = by_topic.get("ingest.pgx", [])
     wearable = wearable_panel(api, patient_id) if "wearable" not in detail.withheld else None
+    genomics = pgx_panel(api, patient_id) if "genomic" not in detail.withheld else None
     panels = [
         html.Section(
             [html.H3(title), html.P(empty, className="empty")],
@@ -425,6 +427,7 @@ def _patient_page(api: ClarityClient, patient_id: str) -> Any:
         )
         for title, topic, empty in _SERVICE_PANELS
         if not (topic == "wearable.daily_risk" and wearable is not None)
+        and not (topic == "pgx.guidance" and genomics is not None)
     ]
     if pgx:
         calls = pgx[-1].record["payload"]["calls"]
@@ -463,6 +466,7 @@ def _patient_page(api: ClarityClient, patient_id: str) -> Any:
             ),
             html.H2("Services"),
             *([wearable] if wearable is not None else []),
+            *([genomics] if genomics is not None else []),
             html.Div(panels, className="panels"),
         ]
     )

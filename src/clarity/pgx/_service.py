@@ -14,12 +14,14 @@ the bus promised a file, and a changed file is not that file.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from clarity._utils import sha256_file
 from clarity._version_info import __version__
@@ -44,7 +46,7 @@ from clarity.pgx._calling import combine_sources, phenotype_from_call, phenotype
 from clarity.pgx._guidance import guidance_drugs
 from clarity.pgx._matcher import match_gene
 from clarity.pgx._phenoconversion import inhibitor_table
-from clarity.pgx._vcf import read_pgx_vcf
+from clarity.pgx._vcf import PgxGenotypes, read_pgx_vcf
 from clarity.store import FeatureStore
 
 __all__ = ["PatientInputs", "PgxService", "PgxServiceReport", "patient_results"]
@@ -54,13 +56,19 @@ log = logging.getLogger(__name__)
 Allowed = Callable[[str, str], bool]
 ResponseFn = Callable[[str, dict[str, PGxPhenotype], list[str]], dict[str, ResponseEstimate]]
 _TOPICS = ("ingest.genotype", "ingest.pgx", "ingest.medication")
+_CACHED_FILES = 2
 
 
 @dataclass
 class PatientInputs:
-    """What the service knows of one patient."""
+    """What the service knows of one patient.
 
-    genotype: Envelope | None = None
+    ``genotypes`` holds the patient's VCF/BCF call sets by location (a cohort
+    may reference a genome-wide VCF beside a PGx panel VCF); PLINK call sets
+    carry no pharmacogene loci and are not kept.
+    """
+
+    genotypes: dict[str, Envelope] = field(default_factory=dict)
     panel: Envelope | None = None
     medications: dict[str, Envelope] = field(default_factory=dict)
 
@@ -77,38 +85,86 @@ class PatientInputs:
 
     def inputs(self) -> list[Envelope]:
         """Return the records the results derive from, for lineage."""
-        found = [r for r in (self.genotype, self.panel) if r is not None]
+        found = [self.genotypes[k] for k in sorted(self.genotypes)]
+        found += [self.panel] if self.panel is not None else []
         return found + sorted(self.medications.values(), key=lambda r: str(r.event_id))
 
 
+SampleReader = Callable[[Path, str], PgxGenotypes]
+
+
+def _read_sample(path: Path, sample: str) -> PgxGenotypes:
+    [found] = read_pgx_vcf(path, samples=[sample])
+    return found
+
+
+def _checked_path(ref: GenotypeCallSetRef) -> Path:
+    if ref.genome_build.value != "grch38":
+        raise InputError(
+            f"{ref.uri}: {ref.genome_build.value} coordinates; the definitions are GRCh38"
+        )
+    parsed = urlparse(ref.uri)
+    if parsed.scheme == "file":
+        path = Path(unquote(parsed.path))
+    elif parsed.scheme == "" or len(parsed.scheme) == 1:  # a plain path (or a drive letter)
+        path = Path(ref.uri)
+    else:
+        raise InputError(f"{ref.uri}: only local files are read, not {parsed.scheme}:// URIs")
+    if not path.is_file() or sha256_file(path) != ref.sha256:
+        raise InputError(f"{ref.uri}: missing or changed since it was referenced")
+    return path
+
+
 def patient_results(
-    inputs: PatientInputs,
+    inputs: PatientInputs, *, reader: SampleReader = _read_sample
 ) -> dict[str, PGxPhenotype]:
-    """Return a patient's gene results from a VCF reference and a panel.
+    """Return a patient's gene results from their VCF call sets and lab panel.
+
+    Each gene is called from the call set that has most of its loci; a call
+    set with none of them (a genome-wide array) contributes nothing.
+
+    Parameters
+    ----------
+    inputs
+        The patient's records.
+    reader
+        ``reader(path, sample)``: genotypes at the PGx loci (cached by the service).
 
     Raises
     ------
     InputError
-        When the VCF is missing, changed since it was referenced, or unreadable.
+        When a VCF is missing, changed since it was referenced, on GRCh37, or
+        unreadable, and no other call set gives the patient's genes.
     """
     medications = inputs.current_medications()
-    vcf: dict[str, PGxPhenotype] = {}
-    if inputs.genotype is not None:
-        ref = inputs.genotype.payload
+    best: dict[str, tuple[int, PGxPhenotype]] = {}
+    failures: list[str] = []
+    for uri in sorted(inputs.genotypes):
+        ref = inputs.genotypes[uri].payload
         assert isinstance(ref, GenotypeCallSetRef)
-        if ref.format.value not in ("vcf", "bcf"):
-            raise InputError(f"PGx calling reads VCF or BCF, not {ref.format.value}")
-        if ref.genome_build.value != "grch38":
-            raise InputError(
-                f"{ref.uri}: {ref.genome_build.value} coordinates; the definitions are GRCh38"
-            )
-        path = Path(ref.uri)
-        if not path.is_file() or sha256_file(path) != ref.sha256:
-            raise InputError(f"{ref.uri}: missing or changed since it was referenced")
-        [sample] = read_pgx_vcf(path, samples=[ref.sample_id])
+        try:
+            sample = reader(_checked_path(ref), ref.sample_id)
+        except ClarityError as error:
+            failures.append(str(error))
+            continue
         for gene in VCF_GENES:
-            match = match_gene(gene_definition(gene), sample.calls[gene])
-            vcf[gene] = phenotype_from_match(match, sample.issues_of(gene), medications)
+            calls = sample.calls[gene]
+            if not calls:
+                continue
+            match = match_gene(gene_definition(gene), calls)
+            if gene not in best or len(calls) > best[gene][0]:
+                result = phenotype_from_match(match, sample.issues_of(gene), medications)
+                best[gene] = (len(calls), result)
+    if failures and not best:
+        raise InputError("; ".join(failures))
+    vcf = {
+        gene: result.model_copy(
+            update={"messages": (*result.messages, *(f"Not used: {f}" for f in failures))}
+        )
+        if failures
+        else result
+        for gene, (_, result) in best.items()
+    }
     reported: dict[str, PGxPhenotype] = {}
     if inputs.panel is not None:
         panel = inputs.panel.payload
@@ -177,6 +233,20 @@ class PgxService:
             code_version=__version__,
         )
         self._patients: dict[str, PatientInputs] = {}
+        # Whole-file reads of recent call sets: a cohort VCF is read once, not per patient.
+        self._files: OrderedDict[tuple[Path, float], dict[str, PgxGenotypes]] = OrderedDict()
+
+    def _read_sample(self, path: Path, sample: str) -> PgxGenotypes:
+        key = (path.resolve(), path.stat().st_mtime)
+        if key not in self._files:
+            self._files[key] = {s.sample: s for s in read_pgx_vcf(path)}
+            while len(self._files) > _CACHED_FILES:
+                self._files.popitem(last=False)
+        self._files.move_to_end(key)
+        found = self._files[key].get(sample)
+        if found is None:
+            raise InputError(f"{path.name}: no sample column named {sample!r}")
+        return found
 
     def _versions(self) -> list[str]:
         from clarity.pgx._guidance import recommend  # noqa: F401 - the table is loaded there
@@ -192,8 +262,10 @@ class PgxService:
         """Add one input record to its patient's state and return the patient id."""
         state = self._patients.setdefault(record.patient_id, PatientInputs())
         if record.topic == "ingest.genotype":
-            if state.genotype is None or record.observed_at >= state.genotype.observed_at:
-                state.genotype = record
+            ref = record.payload
+            assert isinstance(ref, GenotypeCallSetRef)
+            if ref.format.value in ("vcf", "bcf"):
+                state.genotypes[ref.uri] = record
         elif record.topic == "ingest.pgx":
             if state.panel is None or record.observed_at >= state.panel.observed_at:
                 state.panel = record
@@ -216,7 +288,7 @@ class PgxService:
     def results(self, patient_id: str) -> list[Envelope]:
         """Return the patient's ``pgx.phenotype`` and ``pgx.guidance`` records."""
         state = self._patients.get(patient_id, PatientInputs())
-        phenotypes = patient_results(state)
+        phenotypes = patient_results(state, reader=self._read_sample)
         drugs = list(guidance_drugs())
         responses = (
             self.response(patient_id, phenotypes, drugs) if self.response is not None else {}

@@ -1,0 +1,160 @@
+"""The PGx panel of a patient's page: genes, phenotypes with co-medication, CPIC guidance.
+
+Only the latest result set is shown: the records sharing the newest
+``observed_at`` and producer version. Actionable drugs (anything but a
+standard dose) come first; every row keeps its citation, and response-model
+estimates are marked research-grade.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import html
+
+from clarity.sdk import ClarityClient, TimelineItem
+
+__all__ = ["pgx_panel"]
+
+_ACTIONS = {
+    "standard_dose": "Standard dose",
+    "reduce_starting_dose": "Reduce starting dose",
+    "dose_cap": "Dose cap / reduced maintenance dose",
+    "increase_dose": "Increase dose / titrate",
+    "avoid": "Avoid",
+    "use_alternative": "Use an alternative",
+    "no_recommendation": "No recommendation",
+    "indeterminate": "Indeterminate",
+}
+_QUIET = {"standard_dose", "no_recommendation", "indeterminate"}
+
+
+def _latest(items: list[TimelineItem]) -> list[dict[str, Any]]:
+    if not items:
+        return []
+    newest = max(i.record["produced_at"] for i in items)
+    # One run publishes a patient's whole result set with one input set: keep that set.
+    inputs = next(i.record["inputs"] for i in items if i.record["produced_at"] == newest)
+    return [i.record for i in items if i.record["inputs"] == inputs]
+
+
+def _gene_rows(records: list[dict[str, Any]]) -> list[Any]:
+    rows = []
+    for record in sorted(records, key=lambda r: r["payload"]["gene"]):
+        p = record["payload"]
+        adjusted = p["adjusted_phenotype"]
+        changed = p.get("phenoconversion")
+        notes = [*p.get("conflicts", []), *(m for m in p.get("messages", [])[:2])]
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(p["gene"] + (" (provisional)" if p.get("provisional") else "")),
+                    html.Td(" or ".join(p.get("diplotypes", [])) or "not called"),
+                    html.Td("" if p.get("activity_score") is None else f"{p['activity_score']:g}"),
+                    html.Td(p["phenotype"]),
+                    html.Td(
+                        [html.Strong(adjusted), html.Br(), html.Small(changed)]
+                        if changed
+                        else adjusted,
+                        className="phenoconverted" if changed else None,
+                    ),
+                    html.Td(html.Small("; ".join(notes)) if notes else ""),
+                ]
+            )
+        )
+    return rows
+
+
+def _drug_rows(records: list[dict[str, Any]]) -> list[Any]:
+    def rank(record: dict[str, Any]) -> tuple[int, str]:
+        actions = {r["action"] for r in record["payload"]["recommendations"]}
+        return (0 if actions - _QUIET else 1, record["payload"]["drug"])
+
+    rows = []
+    for record in sorted(records, key=rank):
+        g = record["payload"]
+        first = g["recommendations"][0]
+        response = g.get("response")
+        estimate = (
+            f"{response['response_probability']:.0%} response, "
+            f"{response['adverse_event_probability']:.0%} adverse events "
+            f"({response['source'].replace('_', ' ')}; research-grade)"
+            if response
+            else ""
+        )
+        lookup = ", ".join(f"{k}: {v or 'missing'}" for k, v in g["phenotypes"].items())
+        actionable = first["action"] not in _QUIET
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(g["drug"]),
+                    html.Td(
+                        [
+                            html.Strong(_ACTIONS[first["action"]]),
+                            html.Br(),
+                            html.Small(first.get("text") or "Wording not shipped; see citation."),
+                        ]
+                    ),
+                    html.Td(lookup + (" (after co-medication)" if g["phenoconverted"] else "")),
+                    html.Td(first.get("strength") or "-"),
+                    html.Td(html.Small("; ".join(g.get("citations", [])[:2]))),
+                    html.Td(html.Small(estimate)),
+                ],
+                className="actionable" if actionable else None,
+            )
+        )
+    return rows
+
+
+def pgx_panel(api: ClarityClient, patient_id: str) -> html.Section | None:
+    """Build the PGx panel, or None when the PGx service has no result for the patient.
+
+    Parameters
+    ----------
+    api
+        The signed-in client.
+    patient_id
+        The patient.
+
+    Returns
+    -------
+    dash.html.Section or None
+        A gene table and a drug table.
+    """
+    genes = _latest(list(api.timeline(patient_id, topics=["pgx.phenotype"], limit=500)))
+    drugs = _latest(list(api.timeline(patient_id, topics=["pgx.guidance"], limit=500)))
+    if not genes and not drugs:
+        return None
+    producer = (genes or drugs)[0]["producer"]
+    head = ("Gene", "Diplotype", "Activity", "Phenotype", "With current medications", "Notes")
+    drug_head = ("Drug", "CPIC recommendation", "Phenotypes used", "Strength", "Citation", "Model")
+    return html.Section(
+        [
+            html.H3("Pharmacogenomics"),
+            html.Table(
+                [
+                    html.Thead(html.Tr([html.Th(h, scope="col") for h in head])),
+                    html.Tbody(_gene_rows(genes)),
+                ],
+                className="table",
+                id="pgx-genes",
+            ),
+            html.Table(
+                [
+                    html.Thead(html.Tr([html.Th(h, scope="col") for h in drug_head])),
+                    html.Tbody(_drug_rows(drugs)),
+                ],
+                className="table",
+                id="pgx-drugs",
+            ),
+            html.P(
+                f"CPIC guidance is the clinical output. Response estimates: model "
+                f"{producer['model_name']} v{producer['model_version']}, research-grade "
+                "(trained on synthetic patients).",
+                className="caption",
+            ),
+        ],
+        className="panel wide",
+        id="panel-pgx",
+        title="Pharmacogenomics",
+    )
