@@ -62,6 +62,8 @@ def test_demo__generates_ingests_consumes_and_is_idempotent(tmp_path):
         "--days",
         "14",
         "--no-serve",
+        "--pgx-training-patients",
+        "40",
     ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output

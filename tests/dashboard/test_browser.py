@@ -118,6 +118,9 @@ def test_browser__clinician_signs_in_opens_a_patient_and_sees_the_chart(servers,
     )
     assert traces >= 2 and points >= 4  # PHQ-9 and GAD-7, two visits each
     assert "Medications" in browser.page_source and "Wearable risk" in browser.page_source
+    # The PGx panel: the gene's call and the drug's CPIC recommendation with its citation.
+    panel = browser.find_element(By.ID, "panel-pgx").text
+    assert "CYP2C19" in panel and "escitalopram" in panel and "PMID 37032427" in panel
     # The wearable panel: the risk chart, and the attention heat-map of the explained week.
     _wait(
         browser,

@@ -250,7 +250,7 @@ def test_panel_call_among_the_vcfs_phase_candidates__resolves_the_phase(tmp_path
         if alt != locus.ref
     }
     genotypes = {
-        i: wanted.get(i, Genotype(l.ref, l.ref, False)) for i, l in enumerate(definition.loci)
+        i: wanted.get(i, Genotype(loc.ref, loc.ref, False)) for i, loc in enumerate(definition.loci)
     }
     vcf = phenotype_from_match(match_gene(definition, genotypes), [])
     assert vcf.diplotypes == ("*1/*7",)

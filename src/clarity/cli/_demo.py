@@ -56,6 +56,10 @@ def demo(
         bool,
         typer.Option(help="Call pharmacogenes, train the response model and publish guidance."),
     ] = True,
+    pgx_training_patients: Annotated[
+        int,
+        typer.Option(min=20, max=100_000, help="Synthetic patients to train the response model."),
+    ] = 300,
 ) -> None:
     """Run the demo: generate a cohort, ingest it, summarise, then serve the API and dashboard."""
     from clarity.ingest import Pseudonymizer, ingest_paths, plan
@@ -125,9 +129,12 @@ def demo(
     if wearable:
         _run_wearable(settings)
     if pgx:
-        _run_pgx(settings, cohort)
+        _run_pgx(settings, cohort, pgx_training_patients)
     store = open_store(settings)
     try:
+        with open_bus(settings) as bus:
+            # The services' outputs join the store, so a second run reads nothing new.
+            materialize(bus, store, group="demo-feature-store")
         console.print(_patient_table(store, limit=8))
     finally:
         store.close()
@@ -201,7 +208,7 @@ def _run_wearable(settings: Settings) -> None:
     )
 
 
-def _run_pgx(settings: Settings, cohort: Path) -> None:
+def _run_pgx(settings: Settings, cohort: Path, training_patients: int) -> None:
     """Train (or reuse) the response model, then publish phenotypes and guidance."""
     from clarity.cli._pgx import RESPONSE_MODEL, run_service, train_and_register
 

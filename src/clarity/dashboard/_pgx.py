@@ -121,8 +121,8 @@ def pgx_panel(api: ClarityClient, patient_id: str) -> html.Section | None:
     dash.html.Section or None
         A gene table and a drug table.
     """
-    genes = _latest(list(api.timeline(patient_id, topics=["pgx.phenotype"], limit=500)))
-    drugs = _latest(list(api.timeline(patient_id, topics=["pgx.guidance"], limit=500)))
+    genes = _latest(list(api.timeline(patient_id, topics=["pgx.phenotype"])))
+    drugs = _latest(list(api.timeline(patient_id, topics=["pgx.guidance"])))
     if not genes and not drugs:
         return None
     producer = (genes or drugs)[0]["producer"]

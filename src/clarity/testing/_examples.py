@@ -27,6 +27,9 @@ from clarity.contracts import (
     GenomeBuild,
     GenotypeCallSetRef,
     GenotypeFormat,
+    GuidanceAction,
+    GuidanceRecommendation,
+    GuidanceStatus,
     HeadRisk,
     Instrument,
     ItemScore,
@@ -35,7 +38,10 @@ from clarity.contracts import (
     MoodReport,
     PatientDemographics,
     Payload,
+    PGxGuidance,
     PGxPanelResult,
+    PGxPhenotype,
+    PGxSource,
     Producer,
     QuestionnaireObservation,
     RRIntervalSegment,
@@ -292,21 +298,65 @@ def _patient_records(index: int, rng: np.random.Generator) -> list[tuple[str, da
             ),
         )
     )
-    records.append(
-        (
-            "ingest.pgx",
-            start,
-            PGxPanelResult(
-                lab="Example PGx Lab",
-                panel="Psychiatry PGx panel v1",
-                calls=tuple(
-                    GeneCall(gene=gene, diplotype=str(rng.choice(options)))
-                    for gene, options in _DIPLOTYPES.items()
-                ),
-            ),
-        )
+    panel = PGxPanelResult(
+        lab="Example PGx Lab",
+        panel="Psychiatry PGx panel v1",
+        calls=tuple(
+            GeneCall(gene=gene, diplotype=str(rng.choice(options)))
+            for gene, options in _DIPLOTYPES.items()
+        ),
     )
+    records.append(("ingest.pgx", start, panel))
+    records.extend(_pgx(panel, start + timedelta(minutes=10)))
     return records
+
+
+_CYP2C19_EXAMPLES = {
+    "*1/*1": ("Normal Metabolizer", GuidanceAction.standard_dose),
+    "*1/*17": ("Rapid Metabolizer", GuidanceAction.standard_dose),
+    "*1/*2": ("Intermediate Metabolizer", GuidanceAction.standard_dose),
+    "*2/*2": ("Poor Metabolizer", GuidanceAction.use_alternative),
+}
+
+
+def _pgx(panel: PGxPanelResult, when: datetime) -> list[tuple[str, datetime, Payload]]:
+    call = next(c for c in panel.calls if c.gene == "CYP2C19")
+    phenotype, action = _CYP2C19_EXAMPLES[call.diplotype]
+    return [
+        (
+            "pgx.phenotype",
+            when,
+            PGxPhenotype(
+                gene="CYP2C19",
+                source=PGxSource.panel,
+                called=True,
+                diplotypes=(call.diplotype,),
+                phenotype=phenotype,
+                adjusted_phenotype=phenotype,
+            ),
+        ),
+        (
+            "pgx.guidance",
+            when,
+            PGxGuidance(
+                drug="escitalopram",
+                genes=("CYP2C19",),
+                phenotypes={"CYP2C19": phenotype},
+                phenoconverted=False,
+                status=GuidanceStatus.complete,
+                recommendations=(
+                    GuidanceRecommendation(
+                        population="general", action=action, strength="Strong", evidence_level="A"
+                    ),
+                ),
+                citations=(
+                    "PMID 37032427: CPIC guideline for serotonin reuptake inhibitors (2023)",
+                ),
+                guideline="CPIC SSRI/SNRI (2023)",
+                guidance_version="examples",
+            ),
+        ),
+    ]
 
 
 def example_patient_records(index: int, seed: int = 0) -> list[Envelope]:
@@ -323,7 +373,8 @@ def example_patient_records(index: int, seed: int = 0) -> list[Envelope]:
     Returns
     -------
     list of Envelope
-        Nineteen records over the eleven ingest and three wearable topics, in time order per topic.
+        Twenty-one records over the eleven ingest, three wearable and two PGx
+        topics, in time order per topic.
     """
     rng = np.random.default_rng([seed, index])
     producer = example_producer()
