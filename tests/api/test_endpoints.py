@@ -355,3 +355,62 @@ def test_wearable_explanations__queue_a_request_on_the_bus_for_clinicians(api):
     assert naive.status_code == 400 and "offset" in naive.json()["detail"]
     bad = api.client.post(url, json={"window_end": end, "head": "Bad!"}, headers=api.as_("ruth"))
     assert bad.status_code == 422
+
+
+def test_pgx_report__json_and_html_for_the_clinician_and_audited(api):
+    patient = api.patients[0]
+    ruth = api.as_("ruth")
+    report = api.client.get(f"/patients/{patient}/pgx/report", headers=ruth)
+    assert report.status_code == 200
+    body = report.json()
+    assert [g["gene"] for g in body["genes"]] == ["CYP2C19"]
+    [drug] = body["drugs"]
+    assert drug["drug"] == "escitalopram" and drug["citations"][0].startswith("PMID 37032427")
+    page = api.client.get(f"/patients/{patient}/pgx/report?format=html", headers=ruth)
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>Pharmacogenomic report</h1>" in page.text and "escitalopram" in page.text
+    assert any(
+        e.action == "read:pgx.report" and e.actor == "ruth"
+        for e in api.context.audit.entries(patient_id=patient)
+    )
+    # Another clinician's patient stays hidden; a bad format is refused.
+    assert api.client.get(f"/patients/{api.patients[1]}/pgx/report", headers=ruth).status_code in (
+        403,
+        404,
+    )
+    bad = api.client.get(f"/patients/{patient}/pgx/report?format=pdf", headers=ruth)
+    assert bad.status_code == 422
+
+
+def test_pgx_report__needs_genomic_consent_and_results(api):
+    patient = api.patients[2]
+    as_patient = api.as_("pat")
+    assert api.client.get(f"/patients/{patient}/pgx/report", headers=as_patient).status_code == 200
+    api.client.put(
+        f"/patients/{patient}/consent/genomic", json={"decision": "deny"}, headers=as_patient
+    )
+    refused = api.client.get(f"/patients/{patient}/pgx/report", headers=as_patient)
+    assert refused.status_code == 409 and "genomic" in refused.json()["detail"]
+
+
+def test_pgx_report__404_when_the_service_has_published_nothing(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from clarity.api import create_app
+    from clarity.api._context import ApiContext
+    from clarity.config import Settings
+    from clarity.testing import example_patient_records
+    from tests.api.conftest import PASSWORD
+
+    context = ApiContext.open(Settings.load(data_dir=tmp_path), refresh_seconds=0)
+    try:
+        records = [r for r in example_patient_records(0) if not r.topic.startswith("pgx.")]
+        context.bus.publish_batch(records)
+        context.access.add_user("admin", "admin", password=PASSWORD)
+        client = TestClient(create_app(context))
+        token = client.post("/auth/token", data={"username": "admin", "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        missing = client.get(f"/patients/{records[0].patient_id}/pgx/report", headers=headers)
+        assert missing.status_code == 404 and missing.json()["title"] == "No PGx results"
+    finally:
+        context.close()

@@ -30,7 +30,13 @@ from clarity.api._security import (
     require_patient,
     require_role,
 )
-from clarity.contracts import TOPICS, WearableExplainRequest, explain_request
+from clarity.contracts import (
+    TOPICS,
+    PGxGuidance,
+    PGxPhenotype,
+    WearableExplainRequest,
+    explain_request,
+)
 from clarity.sdk._models import (
     AuditEntryOut,
     CohortValue,
@@ -617,6 +623,80 @@ def _scored_window_version(who: Caller, patient_id: str, end: datetime) -> str:
             "so there is nothing to explain",
         )
     return str(scored[-1].record["producer"]["model_version"])
+
+
+# ---------------------------------------------------------------------------- pgx
+
+
+@router.get(
+    "/patients/{patient_id}/pgx/report",
+    tags=["pgx"],
+    summary="The patient's pharmacogenomic report",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The latest PGx results: genes and CPIC guidance per drug.",
+            "content": {"application/json": {}, "text/html": {}},
+        },
+        404: {"description": "The PGx service has no result for this patient."},
+        409: {"description": "The patient has not consented to the use of genomic data."},
+    },
+)
+def get_pgx_report(
+    request: Request,
+    who: Annotated[Caller, Depends(caller)],
+    patient_id: Annotated[str, PathParam(pattern=_PATIENT_PATH)],
+    format: Annotated[
+        str, Query(pattern="^(json|html)$", description="'json' or 'html'.")
+    ] = "json",
+) -> Response:
+    """Return the latest PGx report, as JSON or as a standalone HTML page.
+
+    Diplotypes, phenotypes (genotype and with current medications), missing
+    loci, and each drug's CPIC recommendation with its citation. Needs the
+    patient's genomic consent (409 otherwise); 404 when the PGx service has
+    published nothing for the patient.
+    """
+    from clarity.pgx import report_html, report_json
+
+    require_patient(who, patient_id, request)
+    who.context.refresh()
+    with audited(who, request, patient_id, "read:pgx.report"):
+        if not who.context.access.allowed(patient_id, ConsentCategory.genomic):
+            raise Problem(
+                409,
+                "no-consent",
+                "No consent",
+                f"{patient_id} has not consented to the use of genomic data",
+            )
+        rows = who.context.store.timeline(
+            patient_id, topics=["pgx.phenotype", "pgx.guidance"], limit=10_000
+        )
+        if not rows:
+            raise Problem(
+                404,
+                "no-pgx",
+                "No PGx results",
+                f"the PGx service has published nothing for {patient_id}",
+            )
+        newest = max(rows, key=lambda r: (r.record["produced_at"], r.offset))
+        # One service run publishes a patient's whole set from one set of inputs.
+        latest = [r for r in rows if r.record["inputs"] == newest.record["inputs"]]
+        genes = {}
+        drugs = []
+        for row in latest:
+            payload = dict(row.record["payload"])
+            if row.topic == "pgx.phenotype":
+                gene = PGxPhenotype.model_validate(payload)
+                genes[gene.gene] = gene
+            else:
+                drugs.append(PGxGuidance.model_validate(payload))
+        when = datetime.fromisoformat(str(newest.record["produced_at"]))
+        if format == "html":
+            page = report_html(patient_id, genes, drugs, generated_at=when)
+            return Response(page, media_type="text/html; charset=utf-8")
+        body = report_json(patient_id, genes, drugs, generated_at=when)
+        return Response(json.dumps(body), media_type="application/json")
 
 
 # ---------------------------------------------------------------------------- ingest and audit

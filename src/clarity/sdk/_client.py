@@ -404,6 +404,27 @@ class ClarityClient:
             json=body.model_dump(mode="json"),
         )
 
+    def pgx_report(self, patient_id: str) -> dict[str, Any]:
+        """Return the patient's latest PGx report as JSON.
+
+        Parameters
+        ----------
+        patient_id
+            The patient's pseudonym.
+
+        Returns
+        -------
+        dict
+            ``genes`` (call, phenotypes, missing loci) and ``drugs`` (CPIC guidance).
+        """
+        result: dict[str, Any] = self._send("GET", f"/patients/{patient_id}/pgx/report").json()
+        return result
+
+    def pgx_report_html(self, patient_id: str) -> str:
+        """Return the patient's latest PGx report as a standalone HTML page."""
+        path = f"/patients/{patient_id}/pgx/report"
+        return self._send("GET", path, params={"format": "html"}).text
+
     def cohort_feature(self, feature: str) -> list[CohortValue]:
         """Return a numeric feature across consenting patients (researchers, admins).
 
