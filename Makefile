@@ -68,6 +68,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/wearable.py
+	$(BIN)/python bench/pgx.py
 
 # Model evaluations on the synthetic cohort and the real reference data (long: see docs/).
 # These are the commands behind the reports checked in under docs/.

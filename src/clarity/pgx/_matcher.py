@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clarity.pgx._alleles import GeneDefinition, Locus, NamedAllele
+from clarity.pgx._alleles import IUPAC, GeneDefinition, Locus
 from clarity.pgx._vcf import Genotype
 
 __all__ = ["DiplotypeMatch", "GeneMatch", "match_gene", "star_sort_key"]
@@ -80,6 +80,49 @@ class GeneMatch:
         return bool(self.diplotypes)
 
 
+@dataclass(frozen=True)
+class _Tables:
+    """A gene's definitions as arrays over (named allele, locus)."""
+
+    defined: np.ndarray  # bool: the definition names this locus (what a match scores)
+    wobble: np.ndarray  # bool: the definition is an ambiguity code here
+    reference: np.ndarray  # bool per allele
+    codes: tuple[dict[str, int], ...]  # per locus: observed allele -> its code there
+    fits: np.ndarray  # bool (locus, code, allele); the last code is "unknown": fits nothing
+
+
+_TABLES: dict[tuple[str, str, int], _Tables] = {}
+
+
+def _tables(definition: GeneDefinition) -> _Tables:
+    key = (definition.gene, definition.version, len(definition.loci))
+    found = _TABLES.get(key)
+    if found is None:
+        alleles = definition.alleles
+        codes = []
+        for index, locus in enumerate(definition.loci):
+            seen = {locus.ref, *locus.alts, *(a.alleles[index] for a in alleles)}
+            seen |= {b for v in list(seen) for b in IUPAC.get(v, ())}
+            codes.append({v: c for c, v in enumerate(sorted(seen - set(IUPAC)))})
+        width = max(len(c) for c in codes) + 1
+        fits = np.zeros((len(codes), width, len(alleles)), dtype=bool)
+        for index, mapping in enumerate(codes):
+            for value, code in mapping.items():
+                fits[index, code] = [a.accepts(index, value) for a in alleles]
+        found = _Tables(
+            defined=np.array([a.defined for a in alleles], dtype=bool),
+            wobble=np.array(
+                [[a.is_wobble(i) for i in range(len(definition.loci))] for a in alleles],
+                dtype=bool,
+            ),
+            reference=np.array([a.reference for a in alleles], dtype=bool),
+            codes=tuple(codes),
+            fits=fits,
+        )
+        _TABLES[key] = found
+    return found
+
+
 def _pair_name_order(a: str, b: str) -> tuple[str, str]:
     return (a, b) if star_sort_key(a) <= star_sort_key(b) else (b, a)
 
@@ -105,40 +148,29 @@ def match_gene(definition: GeneDefinition, genotypes: Mapping[int, Genotype]) ->
     phased = sum(het) <= 1 or all(
         genotypes[i].phased for i, h in zip(available, het, strict=True) if h
     )
-    candidates: list[NamedAllele] = []
-    uncallable: list[str] = []
-    for allele in definition.alleles:
-        if not allele.reference and not any(allele.defined[i] for i in available):
-            uncallable.append(allele.name)
-        else:
-            candidates.append(allele)
-    if not available or not candidates:
-        return GeneMatch(
-            definition.gene, phased, (), missing, tuple(uncallable), definition.version
-        )
-    first = [genotypes[i].first for i in available]
-    second = [genotypes[i].second for i in available]
-    refs = [definition.loci[i].ref for i in available]
-    n_alleles, n_loci = len(candidates), len(available)
-    fits1 = np.zeros((n_alleles, n_loci), dtype=bool)
-    fits2 = np.zeros((n_alleles, n_loci), dtype=bool)
-    wobble1 = np.zeros((n_alleles, n_loci), dtype=np.int32)
-    wobble2 = np.zeros((n_alleles, n_loci), dtype=np.int32)
-    scores = np.zeros(n_alleles, dtype=np.int32)
-    for k, allele in enumerate(candidates):
-        for j, index in enumerate(available):
-            fits1[k, j] = allele.accepts(index, first[j])
-            fits2[k, j] = allele.accepts(index, second[j])
-            if allele.is_wobble(index):
-                wobble1[k, j] = first[j] == refs[j]
-                wobble2[k, j] = second[j] == refs[j]
-        scores[k] = sum(allele.defined[i] for i in available)
+    tables = _tables(definition)
+    columns = np.asarray(available, dtype=np.intp)
+    defined = tables.defined[:, columns]
+    keep = tables.reference | defined.any(axis=1)
+    uncallable = tuple(definition.alleles[k].name for k in np.flatnonzero(~keep))
+    if not available or not keep.any():
+        return GeneMatch(definition.gene, phased, (), missing, uncallable, definition.version)
+    unknown = tables.fits.shape[1] - 1
+    code1 = [tables.codes[i].get(genotypes[i].first, unknown) for i in available]
+    code2 = [tables.codes[i].get(genotypes[i].second, unknown) for i in available]
+    fits1 = tables.fits[columns, code1].T  # (allele, locus)
+    fits2 = tables.fits[columns, code2].T
+    at_ref1 = np.array([genotypes[i].first == definition.loci[i].ref for i in available])
+    at_ref2 = np.array([genotypes[i].second == definition.loci[i].ref for i in available])
+    wobble = tables.wobble[:, columns]
+    wobble1 = (wobble & at_ref1).astype(np.int32)
+    wobble2 = (wobble & at_ref2).astype(np.int32)
+    scores = defined.sum(axis=1, dtype=np.int32)
     # An allele that fits neither haplotype at some locus can be in no diplotype.
-    viable = np.flatnonzero((fits1 | fits2).all(axis=1))
+    viable = np.flatnonzero(keep & (fits1 | fits2).all(axis=1))
     if viable.size == 0:
-        return GeneMatch(
-            definition.gene, phased, (), missing, tuple(uncallable), definition.version
-        )
+        return GeneMatch(definition.gene, phased, (), missing, uncallable, definition.version)
+    candidates = definition.alleles
     left, right = np.triu_indices(viable.size)
     a, b = viable[left], viable[right]
     straight = fits1[a] & fits2[b]  # a takes the first allele, b the second
@@ -168,5 +200,5 @@ def match_gene(definition: GeneDefinition, genotypes: Mapping[int, Genotype]) ->
         matches.append(DiplotypeMatch(one, two, score))
     matches.sort(key=lambda m: (-m.score, star_sort_key(m.allele1), star_sort_key(m.allele2)))
     return GeneMatch(
-        definition.gene, phased, tuple(matches), missing, tuple(uncallable), definition.version
+        definition.gene, phased, tuple(matches), missing, uncallable, definition.version
     )

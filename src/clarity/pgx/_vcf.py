@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clarity.errors import CorruptVCF, InputError
-from clarity.pgx._alleles import VCF_GENES, GeneDefinition, gene_definition
+from clarity.pgx._alleles import VCF_GENES, GeneDefinition, Locus, gene_definition
 
 __all__ = ["Genotype", "LocusIssue", "PgxGenotypes", "read_pgx_vcf"]
 
@@ -177,8 +177,19 @@ def read_pgx_vcf(
                 continue
             known = {locus.ref, *locus.alts}
             genotypes = variant.genotypes
+            # A site has few distinct genotypes: interpret each once, share the result.
+            interpreted: dict[tuple[int | bool, ...], tuple[Genotype | None, LocusIssue | None]]
+            interpreted = {}
             for sample, column in zip(result, columns, strict=True):
-                _add_call(sample, gene, index, locus.label, genotypes[column], alleles, known)
+                key = tuple(genotypes[column])
+                found = interpreted.get(key)
+                if found is None:
+                    found = interpreted[key] = _interpret(gene, locus, list(key), alleles, known)
+                call, issue = found
+                if issue is not None:
+                    sample.issues.append(issue)
+                if call is not None:
+                    sample.calls[gene][index] = call
         if checked >= 4 and mismatched * 2 > checked:
             raise InputError(
                 f"{path.name}: {mismatched} of {checked} pharmacogene loci carry a REF base "
@@ -190,39 +201,35 @@ def read_pgx_vcf(
         reader.close()
 
 
-def _add_call(
-    sample: PgxGenotypes,
+def _interpret(
     gene: str,
-    index: int,
-    label: str,
+    locus: Locus,
     genotype: list[int | bool],
     alleles: list[str],
     known: set[str],
-) -> None:
-    position = int(label.split(":")[1].split(" ")[0])
+) -> tuple[Genotype | None, LocusIssue | None]:
+    """Return the genotype a sample carries at a locus, or why it cannot be used."""
+    label, position = locus.label, locus.position
     *indices, phased = genotype
     if len(indices) != 2:
-        sample.issues.append(
-            LocusIssue(gene, position, "haploid", f"{label}: {len(indices)} alleles, expected 2")
-        )
-        return
+        reason = f"{label}: {len(indices)} alleles, expected 2"
+        return None, LocusIssue(gene, position, "haploid", reason)
     if any(int(i) < 0 for i in indices):
-        sample.issues.append(
-            LocusIssue(gene, position, "no_call", f"{label}: no call; position treated as missing")
-        )
-        return
+        reason = f"{label}: no call; position treated as missing"
+        return None, LocusIssue(gene, position, "no_call", reason)
     if any(int(i) >= len(alleles) for i in indices):
         raise CorruptVCF(f"{label}: genotype refers to allele {max(indices)} of {len(alleles)}")
     first, second = (alleles[int(i)] for i in indices)
     unknown = [a for a in (first, second) if a not in known]
-    if unknown:
-        sample.issues.append(
-            LocusIssue(
-                gene,
-                position,
-                "unknown_allele",
-                f"{label}: allele {unknown[0]} is in no {gene} definition; "
-                "no named allele can carry it",
-            )
+    issue = (
+        LocusIssue(
+            gene,
+            position,
+            "unknown_allele",
+            f"{label}: allele {unknown[0]} is in no {gene} definition; "
+            "no named allele can carry it",
         )
-    sample.calls[gene][index] = Genotype(first, second, bool(phased))
+        if unknown
+        else None
+    )
+    return Genotype(first, second, bool(phased)), issue
