@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import tempfile
 import time
-import resource
 from pathlib import Path
 
 import numpy as np
