@@ -73,6 +73,9 @@ def test_demo__generates_ingests_consumes_and_is_idempotent(tmp_path):
     ingested, consumed, in_log = row.replace("│", " ").split()[1:4]
     assert ingested == consumed == in_log != "0"
     assert "0 rejected" in first.output
+    # The PGx service ran: every patient has gene results and drug guidance.
+    pgx = next(line for line in first.output.splitlines() if "drug guidance records" in line)
+    assert pgx.strip().startswith("2 patients:")
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output
     assert "reusing it" in second.output

@@ -174,3 +174,82 @@ def test_run__panel_only_patient_gets_partial_guidance():
     assert guidance["amitriptyline"].status.value == "partial"
     assert guidance["amitriptyline"].missing_genes == ("CYP2D6",)
     assert guidance["paroxetine"].status.value == "no_recommendation"
+
+
+@needs_example
+def test_run__a_restarted_service_finds_earlier_inputs_in_the_store(vcf: Path, tmp_path: Path):
+    from clarity.store import SqliteFeatureStore, materialize
+
+    bus = Bus(transport=MemoryTransport())
+    bus.publish_batch([_genotype(vcf), _panel()])
+    store = SqliteFeatureStore(tmp_path / "store.sqlite3")
+    try:
+        PgxService(store=store).run(bus)
+        materialize(bus, store, group="history")
+        bus.publish(_medication("paroxetine"))
+        # A new process: no memory of the VCF or the panel, only the store.
+        report = PgxService(store=store).run(bus)
+        assert report.records_read == 1 and report.phenotypes == 5
+        latest = [
+            r.payload
+            for r in _outputs(bus, "pgx.phenotype", "t7")
+            if isinstance(r.payload, PGxPhenotype) and r.payload.gene == "CYP2D6"
+        ]
+        assert latest[-1].adjusted_phenotype == "Poor Metabolizer"
+        assert latest[-1].diplotypes == ("*1/*3",)
+    finally:
+        store.close()
+
+
+def test_clinical_features__come_from_the_store(tmp_path: Path):
+    from clarity.pgx._service import clinical_features
+    from clarity.store import SqliteFeatureStore, materialize
+    from clarity.testing import example_patient_records
+
+    bus = Bus(transport=MemoryTransport())
+    records = example_patient_records(0)
+    bus.publish_batch(records)
+    store = SqliteFeatureStore(tmp_path / "store.sqlite3")
+    try:
+        materialize(bus, store, group="history")
+        features = clinical_features(store, records[0].patient_id, today=date(2026, 1, 1))
+    finally:
+        store.close()
+    assert features["sex"] in ("female", "male")
+    assert 0 <= features["age"] <= 120 and 0 <= features["baseline_phq9"] <= 27
+    assert features["prior_nonresponse"] is None
+
+
+@needs_example
+def test_run__guidance_carries_research_grade_response_estimates(vcf: Path, pgx_cohort: Path):
+    from clarity.pgx._response import DrugResponseModel, training_frame
+    from clarity.pgx._service import response_from_model
+
+    model = DrugResponseModel().fit(training_frame(pgx_cohort))
+    service = PgxService(
+        response=response_from_model(model, lambda _patient: {"age": 40}),
+        response_lineage=("pgx.response", "7", None),
+    )
+    bus = Bus(transport=MemoryTransport())
+    no_pgx = _medication("sertraline")
+    no_pgx = no_pgx.model_copy(update={"patient_id": "pat-9"})
+    bus.publish_batch([_genotype(vcf), _panel(), no_pgx])
+    service.run(bus)
+    guidance = {
+        (r.patient_id, r.payload.drug): r
+        for r in _outputs(bus, "pgx.guidance", "t8")
+        if isinstance(r.payload, PGxGuidance)
+    }
+    with_pgx = guidance["pat-1", "escitalopram"]
+    assert with_pgx.producer.model_name == "pgx.response" and with_pgx.producer.model_version == "7"
+    estimate = with_pgx.payload.response
+    assert estimate is not None and estimate.source.value == "model" and estimate.research_grade
+    # Without any PGx data: the drug's population prior, and no CPIC recommendation.
+    fallback = guidance["pat-9", "escitalopram"].payload
+    assert fallback.status.value == "no_recommendation"
+    assert fallback.response is not None and fallback.response.source.value == "population_prior"
+    assert fallback.response.response_probability == pytest.approx(
+        model.priors()["escitalopram"][0]
+    )
+    # Carbamazepine is not a drug the response model knows: guidance only.
+    assert guidance["pat-1", "carbamazepine"].payload.response is None

@@ -130,7 +130,7 @@ def run_service(settings: Settings) -> PgxServiceReport:
     """
     from clarity.pgx import PgxService
     from clarity.pgx._response import DrugResponseModel
-    from clarity.pgx._service import response_from_model
+    from clarity.pgx._service import clinical_features, response_from_model
     from clarity.registry import ModelRegistry
     from clarity.security import AccessStore, category_of
     from clarity.store import materialize, open_store
@@ -146,7 +146,7 @@ def run_service(settings: Settings) -> PgxServiceReport:
         if RESPONSE_MODEL in registry.models():
             found = registry.load(RESPONSE_MODEL, alias="production")
             model = DrugResponseModel.load(Path(found.path) / "model.skops")
-            response = response_from_model(model, lambda _patient: {})
+            response = response_from_model(model, lambda patient: clinical_features(store, patient))
             lineage = (RESPONSE_MODEL, str(found.version.version), found.version.run_id)
         with open_bus(settings) as bus:
             materialize(bus, store, group="pgx-history")

@@ -49,7 +49,14 @@ from clarity.pgx._phenoconversion import inhibitor_table
 from clarity.pgx._vcf import PgxGenotypes, read_pgx_vcf
 from clarity.store import FeatureStore
 
-__all__ = ["PatientInputs", "PgxService", "PgxServiceReport", "patient_results"]
+__all__ = [
+    "PatientInputs",
+    "PgxService",
+    "PgxServiceReport",
+    "clinical_features",
+    "patient_results",
+    "response_from_model",
+]
 
 log = logging.getLogger(__name__)
 
@@ -443,3 +450,50 @@ def response_from_model(model: Any, features_of: Callable[[str], dict[str, Any]]
         return result
 
     return estimate
+
+
+def clinical_features(
+    store: FeatureStore, patient_id: str, *, today: date | None = None
+) -> dict[str, Any]:
+    """Return the response model's clinical covariates from the feature store.
+
+    Age (from the birth year), sex, the latest PHQ-9 as the baseline, and the
+    number of earlier antidepressant courses (statements completed or stopped).
+    Earlier non-response is not recorded as a feature, so it is left unknown
+    rather than guessed.
+
+    Parameters
+    ----------
+    store
+        The feature store.
+    patient_id
+        The patient.
+    today
+        The reference day for age; today when omitted.
+
+    Returns
+    -------
+    dict
+        Keys the model reads; a value is None when the store has none.
+    """
+    from clarity.pgx._response import RESPONSE_DRUGS
+
+    latest = store.latest(patient_id)
+    born = latest.get("demographics.birth_year")
+    sex = latest.get("demographics.sex")
+    phq9 = latest.get("phq9.total")
+    year = (today or date.today()).year
+    age = year - int(born.value) if born is not None and isinstance(born.value, int) else None
+    courses = sum(
+        1
+        for drug in RESPONSE_DRUGS
+        if (value := latest.get(f"medication.{drug}.status")) is not None
+        and value.value in ("completed", "stopped")
+    )
+    return {
+        "age": age if age is not None and 0 <= age <= 120 else None,
+        "sex": sex.value if sex is not None and sex.value in ("female", "male") else None,
+        "baseline_phq9": phq9.value if phq9 is not None and isinstance(phq9.value, int) else None,
+        "prior_courses": courses,
+        "prior_nonresponse": None,
+    }
