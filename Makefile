@@ -77,6 +77,7 @@ eval: $(STAMP)
 	$(BIN)/clarity eval wearable --no-synthetic --patients 150 --pretrain-epochs 5 \
 	  --finetune-epochs 6 --baseline-epochs 15 --arm 'PAT (FT)' --arm 'PAT (LP)' \
 	  --arm CNN-1D --arm Bi-LSTM --out docs/wearable-evaluation-depresjon.md
+	$(BIN)/clarity eval pgx --pharmcat ../shared/reference/pharmcat --out docs/pgx-evaluation.md
 
 # Re-resolve every dependency in a scratch environment and pin the result.
 lock:
