@@ -8,6 +8,7 @@ estimates are marked research-grade.
 
 from __future__ import annotations
 
+from html import unescape
 from typing import Any
 
 from dash import html
@@ -92,7 +93,11 @@ def _drug_rows(records: list[dict[str, Any]]) -> list[Any]:
                         [
                             html.Strong(_ACTIONS[first["action"]]),
                             html.Br(),
-                            html.Small(first.get("text") or "Wording not shipped; see citation."),
+                            html.Small(
+                                unescape(first["text"])
+                                if first.get("text")
+                                else "Wording not shipped; see citation."
+                            ),
                         ]
                     ),
                     html.Td(lookup + (" (after co-medication)" if g["phenoconverted"] else "")),

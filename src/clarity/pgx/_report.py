@@ -100,7 +100,12 @@ def _drug_rows(guidance: Sequence[PGxGuidance]) -> str:
     rows = []
     for g in sorted(guidance, key=lambda g: g.drug):
         for r in g.recommendations:
-            text = _e(r.text) if r.text else "<i>wording not shipped; see the citation</i>"
+            # CPIC's wording keeps HTML entities (e.g. "&lt;200 ng/mL"): show the characters.
+            text = (
+                _e(html.unescape(r.text))
+                if r.text
+                else "<i>wording not shipped; see the citation</i>"
+            )
             lookup = ", ".join(f"{k}: {v or 'missing'}" for k, v in g.phenotypes.items())
             response = ""
             if g.response is not None:
