@@ -24,6 +24,7 @@ from clarity.contracts import (
     PGxPhenotype,
     PGxSource,
 )
+from clarity.errors import InputError
 from clarity.pgx._alleles import VCF_GENES, gene_definition
 from clarity.pgx._matcher import GeneMatch, match_gene
 from clarity.pgx._outside import OutsideCall, check_diplotype
@@ -32,6 +33,7 @@ from clarity.pgx._phenotype import (
     HLA_ALLELES,
     INDETERMINATE,
     hla_status,
+    normalise_phenotype,
     phenotype_of_diplotype,
 )
 from clarity.pgx._vcf import LocusIssue, read_pgx_vcf
@@ -133,6 +135,22 @@ def phenotype_from_match(
     phenotype = labels.pop() if len(labels) == 1 else INDETERMINATE
     score = scores.pop() if len(scores) == 1 else None
     first = phenotypes[0]
+    possible: tuple[str, ...] = ()
+    if match.missing:
+        # PharmCAT's call is the best-scoring diplotype, but with loci missing a
+        # lower-scoring one can be the truth: say which other phenotypes remain possible.
+        others = sorted(
+            {phenotype_of_diplotype(gene, d.allele1, d.allele2).phenotype for d in match.diplotypes}
+            - {phenotype, INDETERMINATE}
+        )
+        if others:
+            possible = tuple(others[:8])
+            labels_missing = ", ".join(locus.rsid or locus.label for locus in match.missing[:6])
+            messages.append(
+                f"{len(match.missing)} loci missing ({labels_missing}"
+                f"{', ...' if len(match.missing) > 6 else ''}): {', '.join(possible)} "
+                "also possible; the call assumes the missing loci carry no variant."
+            )
     return PGxPhenotype(
         gene=gene,
         source=PGxSource.vcf,
@@ -151,6 +169,7 @@ def phenotype_from_match(
         missing_positions=missing,
         messages=tuple(messages),
         definition_version=match.definition_version,
+        possible_phenotypes=possible,
         **_with_conversion(gene, phenotype, score, medications),
     )
 
@@ -189,7 +208,7 @@ def phenotype_from_call(
     conflicts: list[str] = []
     if gene in HLA_ALLELES:
         if diplotype is None:
-            raise ValueError(f"{gene}: an HLA call needs the alleles, not only a phenotype")
+            raise InputError(f"{gene}: an HLA call needs the alleles, not only a phenotype")
         check_diplotype(gene, diplotype)
         status = hla_status(gene, diplotype)
         carried = [f"{a} {s}" for a, s in status.items()]
@@ -203,7 +222,9 @@ def phenotype_from_call(
             hla=tuple(HlaCarrier(allele=a, status=CarrierStatus(s)) for a, s in status.items()),
         )
     if diplotype is None:
-        phenotype = reported_phenotype or NO_RESULT
+        if not reported_phenotype:
+            raise InputError(f"{gene}: neither a diplotype nor a phenotype")
+        phenotype = normalise_phenotype(gene, reported_phenotype)
         messages.append(f"{gene}: phenotype reported without a diplotype; taken as reported.")
         return PGxPhenotype(
             gene=gene,
@@ -216,6 +237,8 @@ def phenotype_from_call(
         )
     first, second = check_diplotype(gene, diplotype)
     result = phenotype_of_diplotype(gene, first, second)
+    if result.note:
+        messages.append(result.note)
     if reported_phenotype and reported_phenotype.lower() != result.phenotype.lower():
         conflicts.append(
             f"{gene} {diplotype}: the source reports {reported_phenotype}, CPIC's tables give "
@@ -247,6 +270,21 @@ def phenotype_from_call(
     )
 
 
+_STRUCTURAL = ("*5", "*13", "*36", "*68")
+
+
+def _snv_alleles_fit(call: PGxPhenotype, found: PGxPhenotype) -> bool:
+    """Whether an outside CYP2D6 call agrees with what the SNVs show (copy number aside)."""
+    candidates = {c.diplotype for c in found.candidates}
+    for diplotype in call.diplotypes:
+        alleles = [a.split("x")[0] for a in diplotype.split("/")]
+        if any(a in _STRUCTURAL for a in alleles):
+            return True  # a deletion or hybrid hides what the SNVs would show
+        if "/".join(alleles) in candidates or "/".join(reversed(alleles)) in candidates:
+            return True
+    return False
+
+
 def combine_sources(
     vcf: Mapping[str, PGxPhenotype], reported: Mapping[str, PGxPhenotype]
 ) -> dict[str, PGxPhenotype]:
@@ -262,46 +300,67 @@ def combine_sources(
     Returns
     -------
     dict
-        Gene to the result to use, with any conflict recorded on it.
+        Gene to the result to use, with any conflict recorded on it. What the VCF
+        saw (an undocumented allele, missing loci) stays on the record.
     """
     merged = dict(vcf)
     for gene, call in reported.items():
         found = merged.get(gene)
-        if found is None or gene == "CYP2D6" or not found.called:
-            if found is not None and found.called and gene == "CYP2D6":
-                note = (
-                    f"CYP2D6 {'/'.join(call.diplotypes) or call.phenotype} from the "
-                    f"{call.source.value.replace('_', ' ')} replaces the VCF's provisional "
-                    f"{', '.join(found.diplotypes)} (copy number)."
-                )
-                call = call.model_copy(update={"messages": (*call.messages, note)})
+        where = call.source.value.replace("_", " ")
+        if found is None:
             merged[gene] = call
             continue
-        if set(call.diplotypes) & set(found.diplotypes):
+        kept = tuple(m for m in found.messages if not m.startswith("CYP2D6 from SNVs"))
+        if not found.called or gene == "CYP2D6":
+            messages = list(call.messages)
+            conflicts = list(call.conflicts)
+            if found.called:
+                if _snv_alleles_fit(call, found):
+                    messages.append(
+                        f"{gene} {'/'.join(call.diplotypes) or call.phenotype} from the {where} "
+                        f"replaces the VCF's provisional {', '.join(found.diplotypes)} "
+                        "(copy number)."
+                    )
+                else:
+                    conflicts.append(
+                        f"{gene}: the {where} reports {', '.join(call.diplotypes)}, which the "
+                        f"VCF's SNVs do not allow (it calls {', '.join(found.diplotypes)}); the "
+                        f"{where} is used, but check both."
+                    )
+            merged[gene] = call.model_copy(
+                update={
+                    "messages": (*messages, *kept),
+                    "conflicts": tuple(conflicts),
+                    "missing_positions": found.missing_positions,
+                    "candidates": found.candidates,
+                }
+            )
+            continue
+        candidates = {c.diplotype for c in found.candidates}
+        agree = set(call.diplotypes) & set(found.diplotypes)
+        if agree and len(found.diplotypes) == 1:
             merged[gene] = found.model_copy(
                 update={"messages": (*found.messages, f"Confirmed by the {call.source.value}.")}
             )
             continue
-        candidates = {c.diplotype for c in found.candidates}
         if call.diplotypes and set(call.diplotypes) <= candidates:
-            # Unphased genotypes fit several diplotypes; a lab call that is one of them
-            # resolves the phase rather than contradicting the VCF.
+            # Unphased genotypes (or missing loci) fit several diplotypes; a lab call that
+            # is one of them resolves the ambiguity rather than contradicting the VCF.
             note = (
-                f"{gene}: the {call.source.value.replace('_', ' ')}'s {call.diplotypes[0]} fits "
-                f"the VCF genotypes, which alone give {', '.join(found.diplotypes)} "
-                "(phase unknown); the reported call is used."
+                f"{gene}: the {where}'s {call.diplotypes[0]} fits the VCF genotypes, which "
+                f"alone give {', '.join(found.diplotypes)}; the reported call is used."
             )
             merged[gene] = call.model_copy(
                 update={
                     "candidates": found.candidates,
                     "missing_positions": found.missing_positions,
-                    "messages": (*call.messages, note),
+                    "messages": (*call.messages, *kept, note),
                 }
             )
             continue
         conflict = (
             f"{gene}: the VCF calls {', '.join(found.diplotypes)} but the "
-            f"{call.source.value.replace('_', ' ')} reports {', '.join(call.diplotypes)}"
+            f"{where} reports {', '.join(call.diplotypes)}"
         )
         update: dict[str, object]
         if call.phenotype == found.phenotype:
@@ -353,6 +412,17 @@ def call_vcf(
         Sample to gene to result.
     """
     medications = list(medications)
+    if outside or medications:
+        names = (
+            [s.sample for s in read_pgx_vcf(path, samples=samples, genes=())]
+            if samples is None
+            else list(samples)
+        )
+        if len(names) != 1:
+            raise InputError(
+                "outside calls and medications belong to one person: give them with a "
+                f"single-sample VCF or one --sample (this call selects {len(names)} samples)"
+            )
     reported = {
         c.gene: phenotype_from_call(
             c.gene,

@@ -43,6 +43,7 @@ __all__ = [
     "Citation",
     "Recommendation",
     "guidance_drugs",
+    "guidance_version",
     "guideline_genes",
     "recommend",
 ]
@@ -209,6 +210,11 @@ class _Guidance:
     version: str
     vocabulary: Mapping[str, tuple[str, ...]]
     drugs: Mapping[str, _DrugGuidance]
+
+
+def guidance_version() -> str:
+    """Return the version of the CPIC guidance table (``data/cpic_guidance.json``)."""
+    return _load().version
 
 
 def guidance_drugs() -> tuple[str, ...]:

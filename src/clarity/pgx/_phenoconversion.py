@@ -10,6 +10,7 @@ not evidence of a strong effect.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -48,11 +49,16 @@ class Conversion:
     reason: str | None
 
 
+def _ingredients(medications: Iterable[str]) -> set[str]:
+    """Return the words of each medication as coded ("Fluoxetine 20 MG Oral Capsule")."""
+    return {w for m in medications for w in re.findall(r"[a-z]+", m.lower())}
+
+
 def _strongest(gene: str, medications: Iterable[str]) -> tuple[str | None, tuple[str, ...]]:
     table = inhibitor_table()["inhibitors"].get(gene, {})
-    names = {m.strip().lower() for m in medications}
+    words = _ingredients(medications)
     for strength in ("strong", "moderate"):
-        found = tuple(sorted(names & set(table.get(strength, ()))))
+        found = tuple(sorted(words & set(table.get(strength, ()))))
         if found:
             return strength, found
     return None, ()
@@ -101,9 +107,12 @@ def convert(
             f"{multiplier:g} = {adjusted:g}"
         )
         return Conversion(new, adjusted, found, strength, reason)
-    if phenotype not in _LADDER:
+    # CPIC applies the IM/PM guidance to "Likely" phenotypes; so does the step down.
+    phenotype = phenotype.removeprefix("Likely ")
+    ladder = _LADDER if gene != "CYP2D6" else tuple(p for p in _LADDER if p != _LADDER[3])
+    if phenotype not in ladder:
         reason = f"{drugs}: {strength} {gene} inhibitor; the genotype phenotype is {phenotype}"
         return Conversion(INDETERMINATE, None, found, strength, reason)
-    new = _LADDER[max(0, _LADDER.index(phenotype) - 1)]
+    new = ladder[max(0, ladder.index(phenotype) - 1)]
     reason = f"{drugs}: moderate {gene} inhibitor, which moves the phenotype one step down"
     return Conversion(new, None, found, strength, reason)

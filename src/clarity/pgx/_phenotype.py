@@ -23,17 +23,42 @@ from clarity.reference import phenotype_table
 __all__ = [
     "HLA_ALLELES",
     "INDETERMINATE",
+    "PHENOTYPES",
     "AllelePhenotype",
     "GenePhenotype",
     "allele_function",
     "cyp2d6_activity_table",
     "hla_status",
+    "normalise_phenotype",
     "phenotype_from_activity",
     "phenotype_of_diplotype",
     "split_copies",
 ]
 
 INDETERMINATE = "Indeterminate"
+_PM, _IM, _NM, _RM, _UM = (
+    "Poor Metabolizer",
+    "Intermediate Metabolizer",
+    "Normal Metabolizer",
+    "Rapid Metabolizer",
+    "Ultrarapid Metabolizer",
+)
+PHENOTYPES: dict[str, tuple[str, ...]] = {
+    "CYP2D6": (_PM, _IM, _NM, _UM, INDETERMINATE),
+    "CYP2C19": (
+        _PM,
+        "Likely Poor Metabolizer",
+        _IM,
+        "Likely Intermediate Metabolizer",
+        _NM,
+        _RM,
+        _UM,
+        INDETERMINATE,
+    ),
+    "CYP2C9": (_PM, _IM, _NM, INDETERMINATE),
+    "CYP2B6": (_PM, _IM, _NM, _RM, _UM, INDETERMINATE),
+}
+"""The phenotypes CPIC defines for each gene."""
 HLA_ALLELES = {"HLA-A": ("*31:01",), "HLA-B": ("*15:02", "*57:01", "*58:01")}
 """HLA alleles whose carrier status Clarity reports (PharmCAT reports the same)."""
 
@@ -58,6 +83,7 @@ class GenePhenotype:
     phenotype: str
     activity_score: float | None
     alleles: tuple[AllelePhenotype, AllelePhenotype]
+    note: str | None = None
 
 
 @cache
@@ -100,6 +126,7 @@ def allele_function(gene: str, allele: str) -> AllelePhenotype:
     base, copies = split_copies(allele)
     activity = _activity_value(gene, base)
     if gene == "CYP2D6":
+        # The label follows one copy's value: two decreased copies are still decreased.
         function = (
             None
             if activity is None
@@ -107,10 +134,10 @@ def allele_function(gene: str, allele: str) -> AllelePhenotype:
             if activity == 0
             else "Decreased function"
             if activity < 1
+            else "Increased function"
+            if copies > 1
             else "Normal function"
         )
-        if function and copies > 1 and activity:
-            function = "Increased function"
     else:
         function = phenotype_table(gene)["haplotypes"].get(base)
     return AllelePhenotype(allele, function, None if activity is None else activity * copies)
@@ -189,8 +216,44 @@ def phenotype_of_diplotype(gene: str, allele1: str, allele2: str) -> GenePhenoty
     if first.activity is None or second.activity is None:
         return GenePhenotype(gene, diplotype, INDETERMINATE, None, (first, second))
     score = first.activity + second.activity
-    return GenePhenotype(
-        gene, diplotype, phenotype_from_activity(gene, score), score, (first, second)
+    phenotype = phenotype_from_activity(gene, score)
+    unknown_copies = [a for a in (allele1, allele2) if a.endswith("xN")]
+    if unknown_copies:
+        # "xN" is at least two copies; a third may change the phenotype.
+        extra = sum(
+            allele_function(gene, a.removesuffix("xN")).activity or 0.0 for a in unknown_copies
+        )
+        upper = phenotype_from_activity(gene, score + extra)
+        if upper != phenotype:
+            note = (
+                f"{', '.join(unknown_copies)}: copy number unknown; 2 copies give {phenotype} "
+                f"(score {score:g}), 3 give {upper}: phenotype Indeterminate"
+            )
+            return GenePhenotype(gene, diplotype, INDETERMINATE, None, (first, second), note)
+        note = f"{', '.join(unknown_copies)}: copy number unknown; {phenotype} at 2 or more copies"
+        return GenePhenotype(gene, diplotype, phenotype, score, (first, second), note)
+    return GenePhenotype(gene, diplotype, phenotype, score, (first, second))
+
+
+def normalise_phenotype(gene: str, text: str) -> str:
+    """Return CPIC's name of a reported phenotype (``"pm"`` and ``"poor metabolizer"`` alike).
+
+    Raises
+    ------
+    InputError
+        When the phenotype is not one CPIC defines for the gene.
+    """
+    allowed = PHENOTYPES.get(gene)
+    if allowed is None:
+        raise InputError(f"{gene}: Clarity reads no metaboliser phenotype for this gene")
+    short = {"PM": _PM, "IM": _IM, "NM": _NM, "RM": _RM, "UM": _UM}
+    wanted = short.get(text.strip().upper(), text.strip())
+    for name in allowed:
+        if name.lower() == wanted.lower().replace("metaboliser", "metabolizer"):
+            return name
+    raise InputError(
+        f"{gene} phenotype {text!r} is not one CPIC defines for {gene}; allowed: "
+        + ", ".join(repr(a) for a in allowed)
     )
 
 

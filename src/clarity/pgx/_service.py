@@ -14,6 +14,7 @@ the bus promised a file, and a changed file is not that file.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
@@ -42,9 +43,15 @@ from clarity.contracts import (
 from clarity.errors import ClarityError, InputError
 from clarity.pgx._advise import guidance_for
 from clarity.pgx._alleles import VCF_GENES, gene_definition
-from clarity.pgx._calling import combine_sources, phenotype_from_call, phenotype_from_match
+from clarity.pgx._calling import (
+    NO_RESULT,
+    combine_sources,
+    phenotype_from_call,
+    phenotype_from_match,
+)
 from clarity.pgx._guidance import guidance_drugs
 from clarity.pgx._matcher import match_gene
+from clarity.pgx._outside import OUTSIDE_GENES
 from clarity.pgx._phenoconversion import inhibitor_table
 from clarity.pgx._vcf import PgxGenotypes, read_pgx_vcf
 from clarity.store import FeatureStore
@@ -76,7 +83,7 @@ class PatientInputs:
     """
 
     genotypes: dict[str, Envelope] = field(default_factory=dict)
-    panel: Envelope | None = None
+    panels: dict[str, Envelope] = field(default_factory=dict)
     medications: dict[str, Envelope] = field(default_factory=dict)
 
     def current_medications(self, on: date | None = None) -> list[str]:
@@ -93,8 +100,14 @@ class PatientInputs:
     def inputs(self) -> list[Envelope]:
         """Return the records the results derive from, for lineage."""
         found = [self.genotypes[k] for k in sorted(self.genotypes)]
-        found += [self.panel] if self.panel is not None else []
+        found += sorted(self.panels.values(), key=lambda r: (r.observed_at, str(r.event_id)))
         return found + sorted(self.medications.values(), key=lambda r: str(r.event_id))
+
+    def without(self, event_ids: set[uuid.UUID]) -> None:
+        """Forget the given records (refused inputs)."""
+        for table in (self.genotypes, self.panels, self.medications):
+            for key in [k for k, r in table.items() if r.event_id in event_ids]:
+                del table[key]
 
 
 SampleReader = Callable[[Path, str], PgxGenotypes]
@@ -105,7 +118,7 @@ def _read_sample(path: Path, sample: str) -> PgxGenotypes:
     return found
 
 
-def _checked_path(ref: GenotypeCallSetRef) -> Path:
+def _checked_path(ref: GenotypeCallSetRef, digest: Callable[[Path], str]) -> Path:
     if ref.genome_build.value != "grch38":
         raise InputError(
             f"{ref.uri}: {ref.genome_build.value} coordinates; the definitions are GRCh38"
@@ -117,18 +130,67 @@ def _checked_path(ref: GenotypeCallSetRef) -> Path:
         path = Path(ref.uri)
     else:
         raise InputError(f"{ref.uri}: only local files are read, not {parsed.scheme}:// URIs")
-    if not path.is_file() or sha256_file(path) != ref.sha256:
+    if not path.is_file() or digest(path) != ref.sha256:
         raise InputError(f"{ref.uri}: missing or changed since it was referenced")
     return path
 
 
+def _panel_results(panels: list[Envelope], medications: list[str]) -> dict[str, PGxPhenotype]:
+    """Merge every lab panel, gene by gene: the newest call wins, disagreements are kept."""
+    reported: dict[str, PGxPhenotype] = {}
+    for record in sorted(panels, key=lambda r: (r.observed_at, str(r.event_id))):
+        panel = record.payload
+        assert isinstance(panel, PGxPanelResult)
+        for call in panel.calls:
+            if call.gene not in OUTSIDE_GENES:
+                continue  # a gene Clarity does not interpret (SLCO1B1, CYP3A5, ...)
+            try:
+                result = phenotype_from_call(
+                    call.gene,
+                    call.diplotype,
+                    source=PGxSource.panel,
+                    reported_phenotype=call.phenotype,
+                    reported_activity=call.activity_score,
+                    medications=medications,
+                )
+            except ClarityError as error:
+                result = PGxPhenotype(
+                    gene=call.gene,
+                    source=PGxSource.panel,
+                    called=False,
+                    phenotype=NO_RESULT,
+                    adjusted_phenotype=NO_RESULT,
+                    messages=(f"{panel.lab} {panel.panel}: {error}",),
+                )
+            earlier = reported.get(call.gene)
+            if earlier is not None and earlier.diplotypes != result.diplotypes:
+                result = result.model_copy(
+                    update={
+                        "conflicts": (
+                            *result.conflicts,
+                            f"{call.gene}: an earlier panel reported "
+                            f"{', '.join(earlier.diplotypes) or earlier.phenotype}; "
+                            f"{panel.lab} {panel.panel} ({record.observed_at.date()}) reports "
+                            f"{call.diplotype}; the newer is used.",
+                        )
+                    }
+                )
+            reported[call.gene] = result
+    return reported
+
+
 def patient_results(
-    inputs: PatientInputs, *, reader: SampleReader = _read_sample
-) -> dict[str, PGxPhenotype]:
-    """Return a patient's gene results from their VCF call sets and lab panel.
+    inputs: PatientInputs,
+    *,
+    reader: SampleReader = _read_sample,
+    digest: Callable[[Path], str] = sha256_file,
+) -> tuple[dict[str, PGxPhenotype], dict[uuid.UUID, str]]:
+    """Return a patient's gene results from their VCF call sets and lab panels.
 
     Each gene is called from the call set that has most of its loci; a call
-    set with none of them (a genome-wide array) contributes nothing.
+    set with none of them (a genome-wide array) contributes nothing. A call
+    set that cannot be used is left out and named, not allowed to block the
+    patient's other results.
 
     Parameters
     ----------
@@ -136,23 +198,26 @@ def patient_results(
         The patient's records.
     reader
         ``reader(path, sample)``: genotypes at the PGx loci (cached by the service).
+    digest
+        SHA-256 of a file (cached by the service).
 
-    Raises
-    ------
-    InputError
-        When a VCF is missing, changed since it was referenced, on GRCh37, or
-        unreadable, and no other call set gives the patient's genes.
+    Returns
+    -------
+    tuple
+        Gene to result, and the refused genotype records (event id to reason:
+        missing or changed since referenced, GRCh37, unreadable).
     """
     medications = inputs.current_medications()
     best: dict[str, tuple[int, PGxPhenotype]] = {}
-    failures: list[str] = []
+    refused: dict[uuid.UUID, str] = {}
     for uri in sorted(inputs.genotypes):
-        ref = inputs.genotypes[uri].payload
+        record = inputs.genotypes[uri]
+        ref = record.payload
         assert isinstance(ref, GenotypeCallSetRef)
         try:
-            sample = reader(_checked_path(ref), ref.sample_id)
+            sample = reader(_checked_path(ref, digest), ref.sample_id)
         except ClarityError as error:
-            failures.append(str(error))
+            refused[record.event_id] = str(error)
             continue
         for gene in VCF_GENES:
             calls = sample.calls[gene]
@@ -162,30 +227,13 @@ def patient_results(
             if gene not in best or len(calls) > best[gene][0]:
                 result = phenotype_from_match(match, sample.issues_of(gene), medications)
                 best[gene] = (len(calls), result)
-    if failures and not best:
-        raise InputError("; ".join(failures))
+    notes = tuple(f"Not used: {reason}" for reason in refused.values())
     vcf = {
-        gene: result.model_copy(
-            update={"messages": (*result.messages, *(f"Not used: {f}" for f in failures))}
-        )
-        if failures
-        else result
+        gene: result.model_copy(update={"messages": (*result.messages, *notes)})
         for gene, (_, result) in best.items()
     }
-    reported: dict[str, PGxPhenotype] = {}
-    if inputs.panel is not None:
-        panel = inputs.panel.payload
-        assert isinstance(panel, PGxPanelResult)
-        for call in panel.calls:
-            reported[call.gene] = phenotype_from_call(
-                call.gene,
-                call.diplotype,
-                source=PGxSource.panel,
-                reported_phenotype=call.phenotype,
-                reported_activity=call.activity_score,
-                medications=medications,
-            )
-    return combine_sources(vcf, reported)
+    reported = _panel_results(list(inputs.panels.values()), medications)
+    return combine_sources(vcf, reported), refused
 
 
 @dataclass
@@ -240,6 +288,8 @@ class PgxService:
             code_version=__version__,
         )
         self._patients: dict[str, PatientInputs] = {}
+        self._refused: dict[uuid.UUID, str] = {}
+        self._digests: dict[tuple[Path, int, int], str] = {}
         # Whole-file reads of recent call sets: a cohort VCF is read once, not per patient.
         self._files: OrderedDict[tuple[Path, float], dict[str, PgxGenotypes]] = OrderedDict()
 
@@ -256,26 +306,43 @@ class PgxService:
         return found
 
     def _versions(self) -> list[str]:
-        from clarity.pgx._guidance import recommend  # noqa: F401 - the table is loaded there
+        from clarity.pgx._guidance import guidance_version
+        from clarity.pgx._phenotype import cyp2d6_activity_table
 
+        # Any new table, definition, model or code version publishes a new result set.
         return [
-            gene_definition("CYP2C19").version,
+            *(gene_definition(g).version for g in VCF_GENES),
+            str(cyp2d6_activity_table()["version"]),
             str(inhibitor_table()["version"]),
+            guidance_version(),
             self.producer.model_name,
             self.producer.model_version,
+            self.producer.code_version,
         ]
+
+    def _digest(self, path: Path) -> str:
+        stat = path.stat()
+        key = (path.resolve(), stat.st_size, stat.st_mtime_ns)
+        found = self._digests.get(key)
+        if found is None:
+            found = self._digests[key] = sha256_file(path)
+        return found
+
+    def _allowed(self, patient_id: str, topic: str) -> bool:
+        return self.allowed is None or self.allowed(patient_id, topic)
 
     def remember(self, record: Envelope) -> str:
         """Add one input record to its patient's state and return the patient id."""
         state = self._patients.setdefault(record.patient_id, PatientInputs())
+        if record.event_id in self._refused:
+            return record.patient_id
         if record.topic == "ingest.genotype":
             ref = record.payload
             assert isinstance(ref, GenotypeCallSetRef)
             if ref.format.value in ("vcf", "bcf"):
                 state.genotypes[ref.uri] = record
         elif record.topic == "ingest.pgx":
-            if state.panel is None or record.observed_at >= state.panel.observed_at:
-                state.panel = record
+            state.panels[str(record.event_id)] = record
         elif record.topic == "ingest.medication":
             payload = record.payload
             assert isinstance(payload, MedicationStatement)
@@ -287,24 +354,55 @@ class PgxService:
         if self.store is None:
             return
         seen = {r.event_id for r in self._patients.get(patient_id, PatientInputs()).inputs()}
-        for row in self.store.timeline(patient_id, topics=_TOPICS, limit=10_000):
+        for row in self.store.timeline(patient_id, topics=_TOPICS, limit=100_000):
+            if not self._allowed(patient_id, row.topic):
+                continue  # consent is checked here too, not only on live records
             record = Envelope.model_validate(dict(row.record))
             if record.event_id not in seen:
                 self.remember(record)
 
-    def results(self, patient_id: str) -> list[Envelope]:
-        """Return the patient's ``pgx.phenotype`` and ``pgx.guidance`` records."""
+    def _consented(self, patient_id: str) -> PatientInputs:
+        """Return the patient's inputs that consent allows now (it may have been withdrawn)."""
         state = self._patients.get(patient_id, PatientInputs())
-        phenotypes = patient_results(state, reader=self._read_sample)
-        drugs = list(guidance_drugs())
-        responses = (
-            self.response(patient_id, phenotypes, drugs) if self.response is not None else {}
+        return PatientInputs(
+            genotypes={
+                k: r for k, r in state.genotypes.items() if self._allowed(patient_id, r.topic)
+            },
+            panels={k: r for k, r in state.panels.items() if self._allowed(patient_id, r.topic)},
+            medications={
+                k: r for k, r in state.medications.items() if self._allowed(patient_id, r.topic)
+            },
         )
+
+    def results(self, patient_id: str) -> tuple[list[Envelope], dict[uuid.UUID, str]]:
+        """Return the patient's ``pgx.phenotype`` and ``pgx.guidance`` records.
+
+        Returns
+        -------
+        tuple
+            The records (none without genomic consent), and the inputs refused
+            (event id to reason), which the caller dead-letters.
+        """
+        if not self._allowed(patient_id, "pgx.phenotype"):
+            return [], {}
+        state = self._consented(patient_id)
+        phenotypes, refused = patient_results(state, reader=self._read_sample, digest=self._digest)
+        state.without(set(refused))
+        self._patients.get(patient_id, PatientInputs()).without(set(refused))
+        self._refused.update(refused)
+        drugs = list(guidance_drugs())
+        responses: dict[str, ResponseEstimate] = {}
+        if self.response is not None:
+            try:
+                responses = self.response(patient_id, phenotypes, drugs)
+            except Exception:
+                # Research-grade estimates must never cost the patient the CPIC guidance.
+                log.exception("pgx response model failed for patient %s", patient_id)
         guidance = guidance_for(phenotypes, responses=responses)
         inputs = state.inputs()
         observed = max((r.observed_at for r in inputs), default=None)
         if observed is None:
-            return []
+            return [], refused
         identity = [patient_id, *self._versions(), *(str(r.event_id) for r in inputs)]
         records = [
             self._envelope("pgx.phenotype", patient_id, observed, inputs, p, [*identity, gene])
@@ -314,7 +412,7 @@ class PgxService:
             self._envelope("pgx.guidance", patient_id, observed, inputs, g, [*identity, g.drug])
             for g in guidance
         ]
-        return records
+        return records, refused
 
     def _envelope(
         self,
@@ -384,20 +482,24 @@ class PgxService:
         report: PgxServiceReport,
     ) -> None:
         try:
-            out = self.results(patient_id)
+            out, refused = self.results(patient_id)
         except Exception as error:
-            reason = (
-                str(error)
-                if isinstance(error, ClarityError)
-                else (f"the service failed on it: {error!r}")
-            )
-            if not isinstance(error, ClarityError):
-                log.exception("pgx failed on patient %s", patient_id)
+            # A bug, not bad input: dead-letter this round's records of the patient and
+            # forget them, so the patient's earlier inputs keep working.
+            log.exception("pgx failed on patient %s", patient_id)
             for consumer, delivery in deliveries:
-                consumer.reject(delivery, reason)
+                consumer.reject(delivery, f"the service failed on it: {error!r}")
+            failed = {d.record.event_id for _, d in deliveries}
+            self._patients.get(patient_id, PatientInputs()).without(failed)
+            self._refused.update(dict.fromkeys(failed, "service error"))
             report.rejected += len(deliveries)
-            # The bad input must not poison the patient's later results.
-            self._patients.pop(patient_id, None)
+            return
+        for consumer, delivery in deliveries:
+            reason = refused.get(delivery.record.event_id)
+            if reason is not None:
+                consumer.reject(delivery, reason)
+                report.rejected += 1
+        if not out:
             return
         published = bus.publish_batch(out)
         report.patients += 1
@@ -430,13 +532,17 @@ def response_from_model(model: Any, features_of: Callable[[str], dict[str, Any]]
         features = dict(features_of(patient_id))
         # The model knows the five metaboliser classes; anything else (Indeterminate,
         # "Likely ...") enters as unknown rather than as a guess.
-        features["phenotypes"] = {
-            g: (p.adjusted_phenotype if p.adjusted_phenotype in PHENOTYPE_LABELS else None)
+        features["phenotypes"] = {}
+        for g, p in phenotypes.items():
+            if g not in VCF_GENES:
+                continue
+            label = p.adjusted_phenotype.removeprefix("Likely ")
+            usable = label in PHENOTYPE_LABELS and not p.provisional
+            features["phenotypes"][g] = label if usable else None
+        features["activity_scores"] = {
+            g: None if p.provisional else p.adjusted_activity_score
             for g, p in phenotypes.items()
             if g in VCF_GENES
-        }
-        features["activity_scores"] = {
-            g: p.adjusted_activity_score for g, p in phenotypes.items() if g in VCF_GENES
         }
         wanted = [d for d in drugs if d in RESPONSE_DRUGS]
         result = {}
