@@ -18,7 +18,7 @@ import pytest
 from clarity.errors import CorruptVCF, InputError
 from clarity.pgx._alleles import VCF_GENES, gene_definition
 from clarity.pgx._matcher import match_gene
-from clarity.pgx._vcf import read_pgx_vcf
+from clarity.pgx._vcf import Genotype, read_pgx_vcf
 
 REPO = Path(__file__).resolve().parents[2]
 PHARMCAT = REPO.parent / "shared" / "reference" / "pharmcat"
@@ -228,3 +228,19 @@ def test_golden_examples__diplotypes_equal_pharmcats_match_json(example: str):
         assert sorted(d.name for d in match.top) == names, gene
     # PharmCAT calls CYP2D6 from a VCF only in research mode: the examples leave it out.
     assert "CYP2D6" not in expected
+
+
+def test_split_multiallelic_records__are_merged_and_lower_case_ref_is_read(tmp_path: Path):
+    definition = gene_definition("CYP2D6")
+    index, locus = next((i, x) for i, x in enumerate(definition.loci) if len(x.alts) > 1)
+    first, second = locus.alts[:2]
+    path = tmp_path / "split.vcf"
+    path.write_text(
+        _header(["A", "B"])
+        + f"chr22\t{locus.position}\t.\t{locus.ref.lower()}\t{first}\t.\tPASS\t.\tGT\t0/1\t0/0\n"
+        + f"chr22\t{locus.position}\t.\t{locus.ref}\t{second}\t.\tPASS\t.\tGT\t0/1\t0/0\n"
+    )
+    a, b = read_pgx_vcf(path, genes=["CYP2D6"])
+    assert a.calls["CYP2D6"][index] == Genotype(first, second, False)
+    assert b.calls["CYP2D6"][index] == Genotype(locus.ref, locus.ref, False)
+    assert not a.issues and not b.issues

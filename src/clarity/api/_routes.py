@@ -594,6 +594,20 @@ def request_explanation(
     )
 
 
+def _latest_rows(who: Caller, patient_id: str, topics: list[str]) -> list[Any]:
+    """Return the newest 2,000 rows (a result set is about 22), reading every page."""
+    store = who.context.store
+    rows: list[Any] = []
+    after = None
+    # The timeline reads oldest first; walk it and keep only a bounded tail.
+    while True:
+        page = store.timeline(patient_id, topics=topics, after=after, limit=1_000)
+        if not page:
+            return rows
+        rows = [*rows, *page][-2_000:]
+        after = (page[-1].observed_at, page[-1].offset)
+
+
 def _scored_window_version(who: Caller, patient_id: str, end: datetime) -> str:
     """Find the model version that scored the window ending at ``end``; refuse others (409)."""
     who.context.refresh()
@@ -669,9 +683,7 @@ def get_pgx_report(
                 "No consent",
                 f"{patient_id} has not consented to the use of genomic data",
             )
-        rows = who.context.store.timeline(
-            patient_id, topics=["pgx.phenotype", "pgx.guidance"], limit=10_000
-        )
+        rows = _latest_rows(who, patient_id, ["pgx.phenotype", "pgx.guidance"])
         if not rows:
             raise Problem(
                 404,
@@ -680,8 +692,14 @@ def get_pgx_report(
                 f"the PGx service has published nothing for {patient_id}",
             )
         newest = max(rows, key=lambda r: (r.record["produced_at"], r.offset))
-        # One service run publishes a patient's whole set from one set of inputs.
-        latest = [r for r in rows if r.record["inputs"] == newest.record["inputs"]]
+        # One service run publishes a patient's whole set from one set of inputs with one
+        # producer; a new model version republishes the same inputs, so both must match.
+        latest = [
+            r
+            for r in rows
+            if r.record["inputs"] == newest.record["inputs"]
+            and r.record["producer"] == newest.record["producer"]
+        ]
         genes = {}
         drugs = []
         for row in latest:

@@ -1,7 +1,7 @@
 """The PGx panel of a patient's page: genes, phenotypes with co-medication, CPIC guidance.
 
 Only the latest result set is shown: the records sharing the newest
-``observed_at`` and producer version. Actionable drugs (anything but a
+record's inputs and producer. Actionable drugs (anything but a
 standard dose) come first; every row keeps its citation, and response-model
 estimates are marked research-grade.
 """
@@ -33,10 +33,14 @@ _QUIET = {"standard_dose", "no_recommendation", "indeterminate"}
 def _latest(items: list[TimelineItem]) -> list[dict[str, Any]]:
     if not items:
         return []
-    newest = max(i.record["produced_at"] for i in items)
-    # One run publishes a patient's whole result set with one input set: keep that set.
-    inputs = next(i.record["inputs"] for i in items if i.record["produced_at"] == newest)
-    return [i.record for i in items if i.record["inputs"] == inputs]
+    newest = max(items, key=lambda i: (i.record["produced_at"], i.offset)).record
+    # One run publishes a patient's whole set from one set of inputs with one producer:
+    # keep exactly that set (a new model version republishes the same inputs).
+    return [
+        i.record
+        for i in items
+        if i.record["inputs"] == newest["inputs"] and i.record["producer"] == newest["producer"]
+    ]
 
 
 def _gene_rows(records: list[dict[str, Any]]) -> list[Any]:
@@ -45,7 +49,9 @@ def _gene_rows(records: list[dict[str, Any]]) -> list[Any]:
         p = record["payload"]
         adjusted = p["adjusted_phenotype"]
         changed = p.get("phenoconversion")
-        notes = [*p.get("conflicts", []), *(m for m in p.get("messages", [])[:2])]
+        notes = [*p.get("conflicts", []), *p.get("messages", [])[:3]]
+        if p.get("missing_positions"):
+            notes.append(f"missing loci: {', '.join(p['missing_positions'][:8])}")
         rows.append(
             html.Tr(
                 [
@@ -74,7 +80,6 @@ def _drug_rows(records: list[dict[str, Any]]) -> list[Any]:
     rows = []
     for record in sorted(records, key=rank):
         g = record["payload"]
-        first = g["recommendations"][0]
         response = g.get("response")
         estimate = (
             f"{response['response_probability']:.0%} response, "
@@ -84,24 +89,30 @@ def _drug_rows(records: list[dict[str, Any]]) -> list[Any]:
             else ""
         )
         lookup = ", ".join(f"{k}: {v or 'missing'}" for k, v in g["phenotypes"].items())
-        actionable = first["action"] not in _QUIET
+        # Every population with its name: a child must not read the adult dosing.
+        advice = []
+        for r in g["recommendations"]:
+            basis = (
+                unescape(r["text"])
+                if r.get("text")
+                else "Action class from the CPIC table; CPIC's wording is not shipped."
+            )
+            advice += [
+                html.Strong(f"{r['population']}: {_ACTIONS[r['action']]}"),
+                html.Br(),
+                html.Small(basis),
+                html.Br(),
+            ]
+        advice += [html.Small(html.Em(n)) for n in g.get("notes", [])]
+        actionable = any(r["action"] not in _QUIET for r in g["recommendations"])
+        strengths = ", ".join(sorted({r.get("strength") or "-" for r in g["recommendations"]}))
         rows.append(
             html.Tr(
                 [
                     html.Td(g["drug"]),
-                    html.Td(
-                        [
-                            html.Strong(_ACTIONS[first["action"]]),
-                            html.Br(),
-                            html.Small(
-                                unescape(first["text"])
-                                if first.get("text")
-                                else "Wording not shipped; see citation."
-                            ),
-                        ]
-                    ),
+                    html.Td(advice),
                     html.Td(lookup + (" (after co-medication)" if g["phenoconverted"] else "")),
-                    html.Td(first.get("strength") or "-"),
+                    html.Td(strengths),
                     html.Td(html.Small("; ".join(g.get("citations", [])[:2]))),
                     html.Td(html.Small(estimate)),
                 ],

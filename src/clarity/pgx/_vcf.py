@@ -133,6 +133,7 @@ def read_pgx_vcf(
         columns = [names.index(s) for s in wanted]
         result = [PgxGenotypes(sample=s, calls={g: {} for g in genes}) for s in wanted]
         seen: set[tuple[str, int]] = set()
+        refs_seen: dict[tuple[str, int], str] = {}
         checked = mismatched = 0
         last = "the header"
         iterator = iter(reader)
@@ -150,8 +151,9 @@ def read_pgx_vcf(
                 continue
             gene, index = target
             locus = definitions[gene].loci[index]
-            alleles = [variant.REF, *variant.ALT]
-            if site in seen:
+            alleles = [variant.REF.upper(), *(a.upper() for a in variant.ALT)]
+            split = site in seen
+            if split and alleles[0] != refs_seen[site]:
                 for sample in result:
                     sample.calls[gene].pop(index, None)
                     sample.issues.append(
@@ -160,9 +162,13 @@ def read_pgx_vcf(
                         )
                     )
                 continue
-            seen.add(site)
-            checked += 1
-            if variant.REF != locus.ref:
+            if not split:
+                seen.add(site)
+                refs_seen[site] = alleles[0]
+                checked += 1
+            if alleles[0] != locus.ref:
+                if split:
+                    continue
                 mismatched += 1
                 for sample in result:
                     sample.issues.append(
@@ -186,10 +192,16 @@ def read_pgx_vcf(
                 if found is None:
                     found = interpreted[key] = _interpret(gene, locus, list(key), alleles, known)
                 call, issue = found
+                if split:
+                    # A multi-allelic site split over records (bcftools norm -m-): each
+                    # record carries one ALT; merge them into one genotype.
+                    call, issue = _merge_split(gene, sample.calls[gene].get(index), call, locus)
                 if issue is not None:
                     sample.issues.append(issue)
                 if call is not None:
                     sample.calls[gene][index] = call
+                elif split:
+                    sample.calls[gene].pop(index, None)
         if checked >= 4 and mismatched * 2 > checked:
             raise InputError(
                 f"{path.name}: {mismatched} of {checked} pharmacogene loci carry a REF base "
@@ -199,6 +211,23 @@ def read_pgx_vcf(
         return result
     finally:
         reader.close()
+
+
+def _merge_split(
+    gene: str, before: Genotype | None, now: Genotype | None, locus: Locus
+) -> tuple[Genotype | None, LocusIssue | None]:
+    """Merge two records of one split multi-allelic site into one genotype."""
+    if before is None or now is None:
+        return None, None  # a no-call in either record leaves the site missing
+    if before == now:
+        return before, None  # the same record written twice
+    ref = locus.ref
+    carried = [a for a in (before.first, before.second, now.first, now.second) if a != ref]
+    if len(carried) > 2:
+        reason = f"{locus.label}: split records carry {len(carried)} ALT alleles; site missing"
+        return None, LocusIssue(gene, locus.position, "duplicate", reason)
+    first, second = (*carried, ref, ref)[:2]
+    return Genotype(first, second, before.phased and now.phased), None
 
 
 def _interpret(
