@@ -59,7 +59,7 @@ browser:
 	  echo "warning: could not install chromium (needs root and apt); the browser tests will be skipped"
 
 pytest: $(STAMP) browser
-	$(BIN)/pytest --cov --cov-report=term
+	CLARITY_REQUIRE_REFERENCE=1 $(BIN)/pytest --cov --cov-report=term
 	$(BIN)/coverage report --include='$(FULL_COVERAGE)' --fail-under=100
 	$(BIN)/coverage report --include='*/clarity/ingest/*' --fail-under=$(INGEST_COVERAGE)
 

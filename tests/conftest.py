@@ -21,6 +21,25 @@ from clarity.contracts import Producer
 CPU_FAST = {"device": "cpu", "max_steps": 2}
 
 REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO.parent / "shared" / "reference"
+
+
+def reference_missing(path: Path) -> str | None:
+    """Return why a test needing reference data must skip, or None when it runs.
+
+    ``make test`` sets ``CLARITY_REQUIRE_REFERENCE=1``: there a missing file is
+    a failure (the test runs and fails on it), not a silent skip.
+    """
+    if path.exists() or os.environ.get("CLARITY_REQUIRE_REFERENCE") == "1":
+        return None
+    return f"reference data not found at {path} (set CLARITY_REQUIRE_REFERENCE=1 to fail)"
+
+
+def needs(path: Path) -> pytest.MarkDecorator:
+    """Mark a test that needs reference data (see :func:`reference_missing`)."""
+    reason = reference_missing(path)
+    return pytest.mark.skipif(reason is not None, reason=reason or "")
+
 
 BUS_BACKENDS = ["memory", "sqlite"]
 

@@ -7,14 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from clarity.cli import app
-from tests.conftest import REPO
+from tests.conftest import REPO, needs
 
 EXAMPLES = REPO.parent / "shared" / "reference" / "pharmcat" / "examples"
-needs_examples = pytest.mark.skipif(not EXAMPLES.is_dir(), reason=f"{EXAMPLES} not found")
+needs_examples = needs(EXAMPLES)
 runner = CliRunner(env={"COLUMNS": "240"})
 
 

@@ -258,3 +258,27 @@ def test_panel_call_among_the_vcfs_phase_candidates__resolves_the_phase(tmp_path
     merged = combine_sources({"CYP2B6": vcf}, {"CYP2B6": panel})["CYP2B6"]
     assert merged.diplotypes == ("*5/*6",) and not merged.conflicts
     assert "fits the VCF genotypes" in merged.messages[-1]
+
+
+def test_outside_cyp2d6_call_that_the_snvs_forbid__is_a_conflict():
+    from clarity.pgx import gene_definition, match_gene, phenotype_from_match
+    from clarity.pgx._vcf import Genotype
+
+    definition = gene_definition("CYP2D6")
+    star4 = next(a for a in definition.alleles if a.name == "*4")
+    # Homozygous *4 (its defining bases on both haplotypes, no wobbles used).
+    genotypes = {
+        i: Genotype(star4.alleles[i], star4.alleles[i], False)
+        if star4.defined[i] and not star4.is_wobble(i)
+        else Genotype(locus.ref, locus.ref, False)
+        for i, locus in enumerate(definition.loci)
+    }
+    vcf = phenotype_from_match(match_gene(definition, genotypes), [])
+    assert vcf.phenotype == "Poor Metabolizer"
+    outside = phenotype_from_call("CYP2D6", "*1/*1", source=PGxSource.outside_call)
+    merged = combine_sources({"CYP2D6": vcf}, {"CYP2D6": outside})["CYP2D6"]
+    assert merged.source.value == "outside_call"
+    assert "which the VCF's SNVs do not allow" in merged.conflicts[0]
+    # A deletion hides SNVs: *4/*5 from outside agrees with homozygous-looking *4.
+    deletion = phenotype_from_call("CYP2D6", "*4/*5", source=PGxSource.outside_call)
+    assert not combine_sources({"CYP2D6": vcf}, {"CYP2D6": deletion})["CYP2D6"].conflicts

@@ -21,6 +21,7 @@ from clarity.pgx._guidance import (
     guideline_genes,
     recommend,
 )
+from tests.conftest import reference_missing
 
 EXAMPLES = Path("/work/shared/reference/pharmcat/examples")
 REPORT_FILES = ("pharmcat.example.report.json", "pharmcat.example2.report.json")
@@ -74,14 +75,15 @@ ALLOWED_STRENGTHS = {"Strong", "Moderate", "Optional", "No recommendation", None
 @functools.cache
 def _load_reports() -> dict[str, dict[str, Any]]:
     # The reports are large; read them once per session, not once per test.
-    if not EXAMPLES.is_dir():
+    if reference_missing(EXAMPLES):
         return {}
     return {name: json.loads((EXAMPLES / name).read_text()) for name in REPORT_FILES}
 
 
 def _reports() -> dict[str, dict[str, Any]]:
-    if not EXAMPLES.is_dir():
-        pytest.skip(f"PharmCAT example reports not found at {EXAMPLES}")
+    reason = reference_missing(EXAMPLES)
+    if reason:
+        pytest.skip(reason)
     return _load_reports()
 
 
@@ -146,8 +148,8 @@ def test_guideline_genes__per_drug(drug, genes):
 
 
 def _report_params() -> list[Any]:
-    if not EXAMPLES.is_dir():
-        reason = f"PharmCAT example reports not found at {EXAMPLES}"
+    reason = reference_missing(EXAMPLES)
+    if reason:
         return [pytest.param(None, None, None, marks=pytest.mark.skip(reason=reason))]
     return [
         pytest.param(name, drug, entry, id=f"{name.split('.')[1]}-{drug}")

@@ -19,12 +19,11 @@ from clarity.errors import CorruptVCF, InputError
 from clarity.pgx._alleles import VCF_GENES, gene_definition
 from clarity.pgx._matcher import match_gene
 from clarity.pgx._vcf import Genotype, read_pgx_vcf
+from tests.conftest import needs
 
 REPO = Path(__file__).resolve().parents[2]
 PHARMCAT = REPO.parent / "shared" / "reference" / "pharmcat"
-needs_reference = pytest.mark.skipif(
-    not PHARMCAT.is_dir(), reason=f"PharmCAT reference files not found at {PHARMCAT}"
-)
+needs_reference = needs(PHARMCAT)
 
 # file -> (top diplotypes, full list or None when the file lacks loci the Java test has)
 EXPECTED: dict[str, tuple[list[str], list[str] | None]] = {
@@ -244,3 +243,29 @@ def test_split_multiallelic_records__are_merged_and_lower_case_ref_is_read(tmp_p
     assert a.calls["CYP2D6"][index] == Genotype(first, second, False)
     assert b.calls["CYP2D6"][index] == Genotype(locus.ref, locus.ref, False)
     assert not a.issues and not b.issues
+
+
+@needs_reference
+@pytest.mark.parametrize("example", ["pharmcat.example", "pharmcat.example2"])
+def test_golden_examples__phenotypes_equal_pharmcats_phenotype_json(example: str):
+    import json
+
+    from clarity.pgx import call_vcf, read_outside_calls
+
+    base = str(PHARMCAT / "examples" / example)
+    outside_file = Path(base + ".outsideCall.tsv")
+    outside = read_outside_calls(outside_file) if outside_file.is_file() else []
+    [ours] = call_vcf(base + ".vcf", outside=outside).values()
+    reports = json.loads(Path(base + ".phenotype.json").read_text())["geneReports"]
+    compared = 0
+    for gene in (*VCF_GENES, "HLA-A", "HLA-B"):
+        theirs = reports[gene]
+        if theirs["callSource"] == "NONE":
+            continue  # PharmCAT made no call (CYP2D6 from a VCF needs its research mode)
+        [diplotype] = theirs["sourceDiplotypes"]
+        assert ours[gene].diplotypes == (diplotype["label"],), gene
+        assert ours[gene].phenotype == "; ".join(diplotype["phenotypes"]), gene
+        if diplotype["activityScore"] not in (None, "n/a"):
+            assert ours[gene].activity_score == float(diplotype["activityScore"]), gene
+        compared += 1
+    assert compared >= 3

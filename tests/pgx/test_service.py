@@ -21,11 +21,12 @@ from clarity.contracts import (
     Producer,
 )
 from clarity.pgx import PgxService
+from tests.conftest import needs
 
 EXAMPLE = (
     Path(__file__).resolve().parents[3] / "shared/reference/pharmcat/examples/pharmcat.example.vcf"
 )
-needs_example = pytest.mark.skipif(not EXAMPLE.is_file(), reason=f"{EXAMPLE} not found")
+needs_example = needs(EXAMPLE)
 WHEN = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 INGEST = Producer(service="ingest", model_name="test", model_version="1", code_version="0")
 

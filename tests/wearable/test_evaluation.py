@@ -17,7 +17,7 @@ from clarity.cli._wearable_data import depresjon_weeks, synthetic_weeks
 from clarity.synth import CohortConfig, generate_cohort
 from clarity.wearable import FinetuneSettings, PATConfig, PretrainSettings, WeekSet
 from clarity.wearable.evaluation import EvaluationSettings, evaluate_label_efficiency, evaluate_loso
-from tests.conftest import REPO
+from tests.conftest import REPO, needs
 
 DEPRESJON = REPO.parent / "shared" / "reference" / "depresjon"
 
@@ -61,10 +61,7 @@ def test_label_efficiency__every_arm_runs_and_pat_learns(synthetic):
     assert np.mean([r.auc for r in result.results]) > 0.6, result.results
 
 
-@pytest.mark.skipif(
-    not DEPRESJON.is_dir(),
-    reason=f"the Depresjon reference data is not at {DEPRESJON} (../shared/reference)",
-)
+@needs(DEPRESJON)
 def test_loso__depresjon_subjects_are_told_apart_above_chance():
     data = depresjon_weeks(DEPRESJON)
     assert len(np.unique(data.groups)) == 55  # every subject reads, day-first dates included
