@@ -421,7 +421,18 @@ class ClarityClient:
         return result
 
     def pgx_report_html(self, patient_id: str) -> str:
-        """Return the patient's latest PGx report as a standalone HTML page."""
+        """Return the patient's latest PGx report as a standalone HTML page.
+
+        Parameters
+        ----------
+        patient_id
+            The patient's pseudonym.
+
+        Returns
+        -------
+        str
+            The page (no scripts, no remote assets).
+        """
         path = f"/patients/{patient_id}/pgx/report"
         return self._send("GET", path, params={"format": "html"}).text
 
