@@ -87,13 +87,14 @@ class PatientInputs:
     medications: dict[str, Envelope] = field(default_factory=dict)
 
     def current_medications(self, on: date | None = None) -> list[str]:
-        """Return the generic names of medications active (or ongoing) now."""
+        """Return the names of the medications taken now (active, not ended)."""
         names = []
         for record in self.medications.values():
             payload = record.payload
             assert isinstance(payload, MedicationStatement)
             ended = payload.ended_on is not None and payload.ended_on < (on or date.today())
-            if payload.status.value in ("active", "intended", "on_hold") and not ended:
+            # Only what is taken now inhibits: not a drug intended, paused or stopped.
+            if payload.status.value == "active" and not ended:
                 names.append(payload.name.lower())
         return sorted(set(names))
 
