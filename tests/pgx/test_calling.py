@@ -282,3 +282,39 @@ def test_outside_cyp2d6_call_that_the_snvs_forbid__is_a_conflict():
     # A deletion hides SNVs: *4/*5 from outside agrees with homozygous-looking *4.
     deletion = phenotype_from_call("CYP2D6", "*4/*5", source=PGxSource.outside_call)
     assert not combine_sources({"CYP2D6": vcf}, {"CYP2D6": deletion})["CYP2D6"].conflicts
+
+
+def test_not_called__says_why():
+    from clarity.pgx import gene_definition, match_gene, phenotype_from_match
+    from clarity.pgx._vcf import Genotype
+
+    definition = gene_definition("CYP2C19")
+    nothing = phenotype_from_match(match_gene(definition, {}), [])
+    assert not nothing.called and "none of its loci is in the file" in nothing.messages[-1]
+    # A haplotype no named allele explains: T/T at rs12248560 with the reference at rs3758581.
+    genotypes = {
+        i: Genotype("T", "T", False)
+        if locus.rsid == "rs12248560"
+        else Genotype(locus.ref, locus.ref, False)
+        for i, locus in enumerate(definition.loci)
+    }
+    unexplained = phenotype_from_match(match_gene(definition, genotypes), [])
+    assert not unexplained.called
+    assert "no pair of named alleles explains the genotypes" in unexplained.messages[-1]
+
+
+def test_reported_calls__refuse_what_cannot_be_read_and_flag_disagreeing_scores():
+    with pytest.raises(InputError, match="an HLA call needs the alleles"):
+        phenotype_from_call("HLA-B", None, source=PGxSource.panel, reported_phenotype="positive")
+    with pytest.raises(InputError, match="neither a diplotype nor a phenotype"):
+        phenotype_from_call("CYP2C19", None, source=PGxSource.panel)
+    scored = phenotype_from_call("CYP2D6", "*1/*4", source=PGxSource.panel, reported_activity=2.0)
+    assert "activity score 2" in scored.conflicts[0] and scored.activity_score == 1.0
+
+
+def test_vcf_and_panel_disagreeing_on_diplotype_but_not_phenotype__keep_it_with_a_conflict():
+    vcf = {"CYP2C19": phenotype_from_call("CYP2C19", "*1/*2", source=PGxSource.vcf)}
+    panel = {"CYP2C19": phenotype_from_call("CYP2C19", "*1/*3", source=PGxSource.panel)}
+    merged = combine_sources(vcf, panel)["CYP2C19"]
+    assert merged.phenotype == "Intermediate Metabolizer"
+    assert merged.conflicts[0].endswith("both are Intermediate Metabolizer.")

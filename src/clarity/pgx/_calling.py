@@ -44,7 +44,6 @@ __all__ = [
     "combine_sources",
     "phenotype_from_call",
     "phenotype_from_match",
-    "uncallable_genes",
 ]
 
 NO_RESULT = "No Result"
@@ -379,11 +378,6 @@ def combine_sources(
             }
         merged[gene] = found.model_copy(update=update)
     return merged
-
-
-def uncallable_genes(results: Mapping[str, PGxPhenotype]) -> tuple[str, ...]:
-    """Return the VCF genes without a usable call."""
-    return tuple(g for g in VCF_GENES if g not in results or not results[g].called)
 
 
 def call_vcf(
