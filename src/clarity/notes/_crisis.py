@@ -47,7 +47,7 @@ _TARGETS: tuple[tuple[str, int, str], ...] = (
     ("ideation", 2, r"wants? to die"),
     ("method", 3, r"overdos\w*|jump\w*|hang\w*|shoot\w*|gun|firearm|rope|bridge|pills?\b"),
     ("intent", 4, r"\bintent(?:ion)?s?\b|\bintends?\b|\bintending\b"),
-    ("plan", 5, r"\bplan(?:s|ned|ning)?\b"),
+    ("plan", 5, r"\b(?:plans|planned|planning|plan)\b"),
     (
         "preparatory",
         5,
