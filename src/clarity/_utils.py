@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
+import secrets
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
@@ -12,7 +14,14 @@ from typing import Any
 
 from clarity.errors import ConfigurationError
 
-__all__ = ["enable_wal", "from_micros", "import_object", "sha256_file", "to_micros"]
+__all__ = [
+    "enable_wal",
+    "from_micros",
+    "import_object",
+    "read_or_create_key",
+    "sha256_file",
+    "to_micros",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -133,3 +142,14 @@ def sha256_file(path: Path | str) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def read_or_create_key(path: Path | str) -> bytes:
+    """Return a secret key from a file, creating it (32 random bytes, mode 0600) if missing."""
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+    return path.read_bytes()

@@ -74,6 +74,8 @@ def test_demo__generates_ingests_consumes_and_is_idempotent(tmp_path):
     assert ingested == consumed == in_log != "0"
     assert "0 rejected" in first.output
     # The PGx service ran: every patient has gene results and drug guidance.
+    notes = next(line for line in first.output.splitlines() if line.startswith("Notes service:"))
+    assert "notes read" in notes and "redacted" in notes
     pgx = next(line for line in first.output.splitlines() if "drug guidance records" in line)
     assert pgx.strip().startswith("2 patients:")
     second = runner.invoke(app, args)

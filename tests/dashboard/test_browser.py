@@ -118,6 +118,9 @@ def test_browser__clinician_signs_in_opens_a_patient_and_sees_the_chart(servers,
     )
     assert traces >= 2 and points >= 4  # PHQ-9 and GAD-7, two visits each
     assert "Medications" in browser.page_source and "Wearable risk" in browser.page_source
+    # The crisis banner: the example alert's evidence, above everything else.
+    banner = browser.find_element(By.ID, "crisis-banner").text
+    assert "wish to be dead" in banner and "go to sleep and not wake up" in banner
     # The PGx panel: the gene's call and the drug's CPIC recommendation with its citation.
     panel = browser.find_element(By.ID, "panel-pgx").text
     assert "CYP2C19" in panel and "escitalopram" in panel and "PMID 37032427" in panel

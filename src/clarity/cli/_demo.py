@@ -56,6 +56,9 @@ def demo(
         bool,
         typer.Option(help="Call pharmacogenes, train the response model and publish guidance."),
     ] = True,
+    notes: Annotated[
+        bool, typer.Option(help="Find crisis language and redact PHI in the notes.")
+    ] = True,
     pgx_training_patients: Annotated[
         int,
         typer.Option(min=20, max=100_000, help="Synthetic patients to train the response model."),
@@ -128,6 +131,14 @@ def demo(
     )
     if wearable:
         _run_wearable(settings)
+    if notes:
+        from clarity.cli._notes import run_service as run_notes
+
+        done = run_notes(settings)
+        console.print(
+            f"Notes service: {done.notes:,} notes read, {done.alerts:,} crisis alerts, "
+            f"{done.redacted:,} redacted (PHI replaced, dates shifted per patient)."
+        )
     if pgx:
         _run_pgx(settings, cohort, pgx_training_patients)
     store = open_store(settings)

@@ -41,6 +41,7 @@ from clarity.contracts._ingest import (
     RRIntervalSegment,
     Sex,
 )
+from clarity.contracts._notes import CrisisEvidence, NotesCrisisAlert, NotesPhiReport, PhiCount
 from clarity.contracts._pgx import (
     AlleleFunctionCall,
     CarrierStatus,
@@ -99,6 +100,7 @@ __all__ = [
     "ClinicalNote",
     "ConditionStatus",
     "ContractModel",
+    "CrisisEvidence",
     "DeadLetter",
     "Diagnosis",
     "DiplotypeCandidate",
@@ -122,6 +124,8 @@ __all__ = [
     "MedicationStatement",
     "MedicationStatus",
     "MoodReport",
+    "NotesCrisisAlert",
+    "NotesPhiReport",
     "OriginalFormat",
     "PGxGuidance",
     "PGxPanelResult",
@@ -129,6 +133,7 @@ __all__ = [
     "PGxSource",
     "PatientDemographics",
     "Payload",
+    "PhiCount",
     "Producer",
     "QuestionnaireObservation",
     "RRIntervalSegment",

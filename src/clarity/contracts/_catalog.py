@@ -19,6 +19,7 @@ from clarity.contracts._ingest import (
     QuestionnaireObservation,
     RRIntervalSegment,
 )
+from clarity.contracts._notes import NotesCrisisAlert, NotesPhiReport
 from clarity.contracts._pgx import PGxGuidance, PGxPhenotype
 from clarity.contracts._topics import register_topic
 from clarity.contracts._wearable import (
@@ -51,3 +52,7 @@ register_topic(
 )
 register_topic("pgx.phenotype", PGxPhenotype, "Pharmacogene calls and phenotypes per patient.")
 register_topic("pgx.guidance", PGxGuidance, "CPIC guidance per patient and psychiatric drug.")
+register_topic(
+    "notes.crisis_alert", NotesCrisisAlert, "Crisis language found in a note, with its evidence."
+)
+register_topic("notes.phi_report", NotesPhiReport, "A note's PHI replaced, with counts per kind.")

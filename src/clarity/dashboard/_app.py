@@ -317,6 +317,48 @@ def _mood_figure(items: list[TimelineItem]) -> go.Figure:
     return figure
 
 
+_CRISIS_LEVELS = {
+    0: "self-harm or harm to others",
+    1: "wish to be dead",
+    2: "active suicidal thoughts",
+    3: "suicidal thoughts with a method",
+    4: "suicidal thoughts with some intent",
+    5: "suicidal plan with intent or preparation",
+}
+
+
+def _crisis_banner(alerts: list[TimelineItem]) -> Any:
+    """Show the newest crisis alert at the top of the page, with its evidence sentences."""
+    latest = alerts[-1]
+    payload = latest.record["payload"]
+    extra = [
+        label
+        for label, flag in (
+            ("self-harm", payload["self_harm"]),
+            ("harm to others", payload["harm_to_others"]),
+        )
+        if flag
+    ]
+    title = f"Crisis language in the note of {latest.observed_at.date().isoformat()}: " + (
+        _CRISIS_LEVELS[payload["level"]] if payload["level"] else ", ".join(extra)
+    )
+    if payload["level"] and extra:
+        title += f"; also {', '.join(extra)}"
+    return html.Div(
+        [
+            html.Strong(title),
+            html.Ul([html.Li(e["text"]) for e in payload["evidence"]]),
+            html.Small(
+                f"{len(alerts)} alert(s) on record. Found by rules, not a language model; "
+                "read the note and follow the local crisis protocol."
+            ),
+        ],
+        id="crisis-banner",
+        className="crisis-banner",
+        role="alert",
+    )
+
+
 def _patient_page(api: ClarityClient, patient_id: str) -> Any:
     try:
         detail = api.patient(patient_id)
@@ -418,6 +460,11 @@ def _patient_page(api: ClarityClient, patient_id: str) -> Any:
     pgx = by_topic.get("ingest.pgx", [])
     wearable = wearable_panel(api, patient_id) if "wearable" not in detail.withheld else None
     genomics = pgx_panel(api, patient_id) if "genomic" not in detail.withheld else None
+    alerts = (
+        list(api.timeline(patient_id, topics=["notes.crisis_alert"]))
+        if "notes" not in detail.withheld
+        else []
+    )
     panels = [
         html.Section(
             [html.H3(title), html.P(empty, className="empty")],
@@ -428,6 +475,7 @@ def _patient_page(api: ClarityClient, patient_id: str) -> Any:
         for title, topic, empty in _SERVICE_PANELS
         if not (topic == "wearable.daily_risk" and wearable is not None)
         and not (topic == "pgx.guidance" and genomics is not None)
+        and not (topic == "notes.crisis_alert" and alerts)
     ]
     if pgx:
         calls = pgx[-1].record["payload"]["calls"]
@@ -452,6 +500,7 @@ def _patient_page(api: ClarityClient, patient_id: str) -> Any:
         [
             html.P(dcc.Link("← All patients", href="/")),
             html.H1(f"Patient {patient_id}"),
+            *([_crisis_banner(alerts)] if alerts else []),
             html.P(
                 ", ".join(f for f in facts if f) or "No demographics recorded.", className="facts"
             ),

@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
-import secrets
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from clarity._utils import read_or_create_key
 from clarity._version_info import __version__
 from clarity.bus import Bus
 from clarity.contracts import (
@@ -97,12 +96,7 @@ class Pseudonymizer:
         Pseudonymizer
             A pseudonymizer with that key.
         """
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(secrets.token_bytes(32))
-        return cls(path.read_bytes())
+        return cls(read_or_create_key(path))
 
     def __call__(self, source_id: str) -> str:
         """Return the pseudonym of a source patient identifier."""

@@ -1,12 +1,21 @@
-"""Clinical notes: PHI redaction and crisis detection (more of the notes service follows)."""
+"""Clinical notes: crisis alerts and PHI redaction (retrieval and summaries follow).
 
-from clarity.notes._crisis import CrisisAssessment, CrisisFinding, assess_crisis
-from clarity.notes._phi import PHI_KINDS, PhiRedactor, PhiSpan, Redacted
+Crisis language is found by rules that never depend on a language model, and
+published at once; PHI is replaced before any text leaves the service.
+"""
+
+from clarity.notes._crisis import DETECTOR_VERSION, CrisisAssessment, CrisisFinding, assess_crisis
+from clarity.notes._phi import PHI_KINDS, REDACTOR_VERSION, PhiRedactor, PhiSpan, Redacted
+from clarity.notes._service import NotesService, NotesServiceReport
 
 __all__ = [
+    "DETECTOR_VERSION",
     "PHI_KINDS",
+    "REDACTOR_VERSION",
     "CrisisAssessment",
     "CrisisFinding",
+    "NotesService",
+    "NotesServiceReport",
     "PhiRedactor",
     "PhiSpan",
     "Redacted",

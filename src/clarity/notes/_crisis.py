@@ -27,7 +27,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["CrisisAssessment", "CrisisFinding", "assess_crisis"]
+__all__ = ["DETECTOR_VERSION", "CrisisAssessment", "CrisisFinding", "assess_crisis"]
+
+DETECTOR_VERSION = "1"
+"""Version of the crisis rules; a change to them must bump it (it names the alerts)."""
 
 _SUICID = r"s[ui]{1,2}c[i]{0,2}d[i]{0,2}(?:al|e)"  # suicidal, sucidal, suicidial, suicide
 

@@ -22,12 +22,18 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from clarity._utils import read_or_create_key
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine
 
-__all__ = ["PHI_KINDS", "PhiRedactor", "PhiSpan", "Redacted"]
+__all__ = ["PHI_KINDS", "REDACTOR_VERSION", "PhiRedactor", "PhiSpan", "Redacted"]
+
+REDACTOR_VERSION = "1"
+"""Version of the redaction rules; a change to them must bump it."""
 
 # tldextract would fetch the public suffix list on first use; it must not.
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
@@ -267,6 +273,11 @@ class PhiRedactor:
         self._key = key
         self.max_shift_days = max_shift_days
         self.threshold = threshold
+
+    @classmethod
+    def from_key_file(cls, path: Path | str, **options: Any) -> PhiRedactor:
+        """Return a redactor whose key lives in a file (created, mode 0600, if missing)."""
+        return cls(read_or_create_key(path), **options)
 
     def shift_days(self, patient_id: str) -> int:
         """Return the patient's date offset in days (the same on every call)."""

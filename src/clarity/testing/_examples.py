@@ -20,6 +20,7 @@ from clarity.contracts import (
     ActigraphyWeek,
     Ancestry,
     ClinicalNote,
+    CrisisEvidence,
     Diagnosis,
     ECGSegment,
     Envelope,
@@ -36,6 +37,8 @@ from clarity.contracts import (
     MedicationStatement,
     MedicationStatus,
     MoodReport,
+    NotesCrisisAlert,
+    NotesPhiReport,
     PatientDemographics,
     Payload,
     PGxGuidance,
@@ -224,23 +227,49 @@ def _patient_records(index: int, rng: np.random.Generator) -> list[tuple[str, da
             ),
         )
     )
+    note_text = (
+        "S: Reports low mood for six weeks, poor sleep, reduced appetite. "
+        "Denies suicidal ideation.\n"
+        f"O: PHQ-9 administered. Affect restricted.\n"
+        f"A: Moderate depressive episode (F32.1).\n"
+        f"P: Start {drug} {dose:g} mg daily; review in four weeks."
+    )
+    note_at = start + timedelta(days=7, hours=11)
+    note_id = f"note-{index:04d}-1"
     records.append(
         (
             "ingest.note",
-            start + timedelta(days=7, hours=11),
-            ClinicalNote(
-                note_id=f"note-{index:04d}-1",
-                author_role="psychiatrist",
-                text=(
-                    "S: Reports low mood for six weeks, poor sleep, reduced appetite. "
-                    "Denies suicidal ideation.\n"
-                    f"O: PHQ-9 administered. Affect restricted.\n"
-                    f"A: Moderate depressive episode (F32.1).\n"
-                    f"P: Start {drug} {dose:g} mg daily; review in four weeks."
-                ),
+            note_at,
+            ClinicalNote(note_id=note_id, author_role="psychiatrist", text=note_text),
+        )
+    )
+    records.append(
+        (
+            "notes.phi_report",
+            note_at,
+            NotesPhiReport(
+                note_id=note_id, counts=(), redacted_text=note_text, redactor_version="1"
             ),
         )
     )
+    if index == 0:
+        # One example alert, as the notes service would publish for a later note.
+        evidence = "Endorses passive SI, wishes she could go to sleep and not wake up."
+        records.append(
+            (
+                "notes.crisis_alert",
+                note_at + timedelta(days=14),
+                NotesCrisisAlert(
+                    note_id=f"note-{index:04d}-2",
+                    level=1,
+                    self_harm=False,
+                    harm_to_others=False,
+                    kinds=("passive",),
+                    evidence=(CrisisEvidence(start=0, end=len(evidence), text=evidence),),
+                    detector_version="1",
+                ),
+            )
+        )
     actigraphy = _actigraphy(rng, start, severity)
     records.append(("ingest.actigraphy", start, actigraphy))
     records.extend(_wearable(rng, actigraphy, severity))
@@ -373,7 +402,7 @@ def example_patient_records(index: int, seed: int = 0) -> list[Envelope]:
     Returns
     -------
     list of Envelope
-        Twenty-one records over the eleven ingest, three wearable and two PGx
+        About two dozen records over the ingest, wearable, PGx and notes
         topics, in time order per topic.
     """
     rng = np.random.default_rng([seed, index])
@@ -416,7 +445,7 @@ def example_records(n_patients: int = 3, seed: int = 0) -> list[Envelope]:
     --------
     >>> records = example_records(n_patients=1)
     >>> len(records), len({r.topic for r in records})
-    (21, 16)
+    (23, 18)
     """
     if n_patients < 0:
         raise ValueError(
