@@ -1,10 +1,11 @@
-"""Clinical notes: crisis alerts and PHI redaction (retrieval and summaries follow).
+"""Clinical notes: crisis alerts, PHI redaction, the fact check (summaries follow).
 
 Crisis language is found by rules that never depend on a language model, and
 published at once; PHI is replaced before any text leaves the service.
 """
 
 from clarity.notes._crisis import DETECTOR_VERSION, CrisisAssessment, CrisisFinding, assess_crisis
+from clarity.notes._factcheck import Citation, Claim, Verdict, check_claim, fact_check
 from clarity.notes._phi import PHI_KINDS, REDACTOR_VERSION, PhiRedactor, PhiSpan, Redacted
 from clarity.notes._service import NotesService, NotesServiceReport
 
@@ -12,6 +13,8 @@ __all__ = [
     "DETECTOR_VERSION",
     "PHI_KINDS",
     "REDACTOR_VERSION",
+    "Citation",
+    "Claim",
     "CrisisAssessment",
     "CrisisFinding",
     "NotesService",
@@ -19,5 +22,8 @@ __all__ = [
     "PhiRedactor",
     "PhiSpan",
     "Redacted",
+    "Verdict",
     "assess_crisis",
+    "check_claim",
+    "fact_check",
 ]

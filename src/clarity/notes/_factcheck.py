@@ -1,0 +1,174 @@
+"""The fact check: a summary sentence survives only if its cited source supports it.
+
+Whatever wrote the summary (the extractive default or a language model), each
+sentence must cite spans of the patient's notes, and is kept only when every
+check passes against the text it cites:
+
+- lexical support: most of its content words are in the cited text;
+- numbers, dates and doses: each one appears in the cited text;
+- medications: each drug it names appears in the cited text, so a drug or dose
+  that no source mentions never reaches the output;
+- negation: a word the source negates is not asserted, and the reverse
+  ("denies SI" does not become "reports SI").
+
+Dropped sentences are counted and kept with their reasons.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+__all__ = ["MEDICATIONS", "Citation", "Claim", "Verdict", "check_claim", "fact_check"]
+
+MEDICATIONS = frozenset(
+    """
+    agomelatine alprazolam amitriptyline amisulpride aripiprazole atomoxetine brexpiprazole
+    bupropion buspirone carbamazepine cariprazine citalopram clomipramine clonazepam clozapine
+    desipramine desvenlafaxine diazepam doxepin duloxetine escitalopram esketamine fluoxetine
+    fluvoxamine gabapentin haloperidol hydroxyzine imipramine ketamine lamotrigine levomilnacipran
+    lisdexamfetamine lithium lorazepam lurasidone melatonin methylphenidate mirtazapine moclobemide
+    nortriptyline olanzapine oxcarbazepine paliperidone paroxetine phenelzine pregabalin
+    propranolol quetiapine risperidone sertraline tranylcypromine trazodone trimipramine
+    valproate venlafaxine vilazodone vortioxetine zolpidem zopiclone ziprasidone
+    """.split()
+)
+"""Drug names the check looks for (psychiatric practice); a claim may not add one."""
+
+_STOP = frozenset(
+    """
+    a an the and or of to in on at for with by from as is are was were be been being it its this
+    that these those he she they his her their him them patient pt reports reported states
+    stated says said has have had since over about into per today currently now also who which
+    """.split()
+)
+_NEGATION = re.compile(r"\b(?:denies|denied|no|not|without|negative for|never|none)\b", re.I)
+_NUMBER = re.compile(r"\b\d+(?:[.,]\d+)?\b")
+_DOSE = re.compile(r"\b\d+(?:\.\d+)?\s?(?:mg|mcg|µg|g|ml)\b", re.I)
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b")
+_WORD = re.compile(r"[a-z][a-z'-]+|\d+(?:[.,]\d+)?", re.I)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A span of one note's (redacted) text."""
+
+    note_id: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One summary sentence and the spans it cites."""
+
+    text: str
+    citations: tuple[Citation, ...]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the cited text supports a claim, and why not."""
+
+    claim: Claim
+    supported: bool
+    reasons: tuple[str, ...]
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def _negated_words(text: str) -> set[str]:
+    """Content words that a negation cue governs (to the end of its clause)."""
+    negated: set[str] = set()
+    for clause in re.split(r"[;.,:!?\n]|\bbut\b|\bhowever\b", text, flags=re.I):
+        cue = _NEGATION.search(clause)
+        if cue:
+            negated |= {w for w in _words(clause[cue.end() :]) if w not in _STOP}
+    return negated
+
+
+def check_claim(claim: Claim, sources: Mapping[str, str]) -> Verdict:
+    """Check one summary sentence against the text it cites.
+
+    Parameters
+    ----------
+    claim
+        The sentence and its citations.
+    sources
+        Note id to the note's (redacted) text.
+
+    Returns
+    -------
+    Verdict
+        Supported, or not with every reason.
+    """
+    reasons: list[str] = []
+    cited: list[str] = []
+    for citation in claim.citations:
+        text = sources.get(citation.note_id)
+        if text is None or not 0 <= citation.start < citation.end <= len(text):
+            reasons.append(f"cites {citation.note_id}[{citation.start}:{citation.end}], not a span")
+            continue
+        cited.append(text[citation.start : citation.end])
+    if not claim.citations:
+        reasons.append("cites nothing")
+    source = " ".join(cited)
+    if not source:
+        return Verdict(claim, False, tuple(reasons or ["no cited text"]))
+    source_lower = source.lower()
+    source_words = set(_words(source))
+    content = [w for w in _words(claim.text) if w not in _STOP]
+    if content:
+        covered = sum(w in source_words for w in content) / len(content)
+        if covered < 0.6:
+            reasons.append(f"only {covered:.0%} of its words are in the cited text")
+    for number in set(_NUMBER.findall(claim.text)) - set(_NUMBER.findall(source)):
+        reasons.append(f"the number {number} is not in the cited text")
+    for dose in _DOSE.findall(claim.text):
+        if re.sub(r"\s", "", dose.lower()) not in re.sub(r"\s", "", source_lower):
+            reasons.append(f"the dose {dose} is not in the cited text")
+    for when in set(_DATE.findall(claim.text)) - set(_DATE.findall(source)):
+        reasons.append(f"the date {when} is not in the cited text")
+    for drug in sorted({w for w in _words(claim.text) if w in MEDICATIONS} - source_words):
+        reasons.append(f"the medication {drug} is not in the cited text")
+    claim_negated, source_negated = _negated_words(claim.text), _negated_words(source)
+    asserted = {w for w in content if w not in claim_negated}
+    for word in sorted(asserted & source_negated - (set(_words(source)) - source_negated)):
+        reasons.append(f"the source negates '{word}', the sentence asserts it")
+    for word in sorted(claim_negated & source_words - source_negated):
+        if word in MEDICATIONS or len(word) > 3:
+            reasons.append(f"the sentence negates '{word}', the source asserts it")
+    return Verdict(claim, not reasons, tuple(reasons))
+
+
+def fact_check(
+    claims: Iterable[Claim], sources: Mapping[str, str]
+) -> tuple[list[Claim], list[Verdict]]:
+    """Keep the supported sentences of a summary; return the dropped ones with reasons.
+
+    Examples
+    --------
+    >>> note = {"n1": "Denies SI. Started sertraline 50 mg daily."}
+    >>> kept, dropped = fact_check(
+    ...     [
+    ...         Claim("Started sertraline 50 mg daily.", (Citation("n1", 11, 42),)),
+    ...         Claim("Started sertraline 100 mg daily.", (Citation("n1", 11, 42),)),
+    ...         Claim("Reports SI.", (Citation("n1", 0, 10),)),
+    ...     ],
+    ...     note,
+    ... )
+    >>> [c.text for c in kept], len(dropped)
+    (['Started sertraline 50 mg daily.'], 2)
+    """
+    kept: list[Claim] = []
+    dropped: list[Verdict] = []
+    for claim in claims:
+        verdict = check_claim(claim, sources)
+        if verdict.supported:
+            kept.append(claim)
+        else:
+            dropped.append(verdict)
+    return kept, dropped
