@@ -1,10 +1,11 @@
-"""Clinical notes: crisis alerts, PHI redaction, the fact check (summaries follow).
+"""Clinical notes: crisis alerts, PHI redaction, extractive summaries and the fact check.
 
 Crisis language is found by rules that never depend on a language model, and
 published at once; PHI is replaced before any text leaves the service.
 """
 
 from clarity.notes._crisis import DETECTOR_VERSION, CrisisAssessment, CrisisFinding, assess_crisis
+from clarity.notes._extractive import SECTIONS, SourceNote, extractive_summary
 from clarity.notes._factcheck import Citation, Claim, Verdict, check_claim, fact_check
 from clarity.notes._phi import PHI_KINDS, REDACTOR_VERSION, PhiRedactor, PhiSpan, Redacted
 from clarity.notes._service import NotesService, NotesServiceReport
@@ -13,6 +14,7 @@ __all__ = [
     "DETECTOR_VERSION",
     "PHI_KINDS",
     "REDACTOR_VERSION",
+    "SECTIONS",
     "Citation",
     "Claim",
     "CrisisAssessment",
@@ -22,8 +24,10 @@ __all__ = [
     "PhiRedactor",
     "PhiSpan",
     "Redacted",
+    "SourceNote",
     "Verdict",
     "assess_crisis",
     "check_claim",
+    "extractive_summary",
     "fact_check",
 ]

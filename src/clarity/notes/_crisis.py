@@ -99,7 +99,8 @@ _TERMINATOR = (
     r"\bbut\b|\bhowever\b|\balthough\b|\bexcept\b|\byet\b|;|\bthough\b|\bstates\b|"
     r"\breports\b|\bsays\b"
 )
-_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?", re.MULTILINE)
+# A sentence ends at . ! ? followed by a space, a quote or the end ("F32.1" does not end one).
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?![\s'\"\u2019\u201d]|$))+[.!?]?['\"\u2019\u201d]?")
 
 
 @dataclass(frozen=True)
@@ -137,8 +138,16 @@ class CrisisAssessment:
 
     @property
     def evidence(self) -> tuple[tuple[int, int], ...]:
-        """Sentence spans of the current findings (for the alert)."""
-        return tuple(dict.fromkeys(f.sentence for f in self.findings if f.current))
+        """Sentence spans that carry the crisis (for the alert and summaries).
+
+        A sentence counts when it holds current ideation, intent, preparation,
+        self-harm or harm to others; a plan or a method alone (a care plan, a
+        prescription) does not make a sentence evidence.
+        """
+        carrying = {"passive", "ideation", "intent", "preparatory", "self_harm", "harm_to_others"}
+        return tuple(
+            dict.fromkeys(f.sentence for f in self.findings if f.current and f.kind in carrying)
+        )
 
 
 def _spans(pattern: str, text: str) -> list[tuple[int, int]]:

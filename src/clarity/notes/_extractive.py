@@ -1,0 +1,114 @@
+"""The extractive summary: source sentences, chosen and ordered, each citing its span.
+
+The default backend: deterministic, on CPU, and faithful by construction (it
+writes nothing it did not read). From the patient's redacted notes, oldest
+first, it takes per SOAP heading:
+
+- Risk: every sentence with current crisis language (the rules of
+  :mod:`clarity.notes._crisis`), so a summary never hides one;
+- Subjective: the newest note's first complaint, and earlier ones when they differ;
+- Objective: each note's questionnaire scores, giving the trend;
+- Assessment: the newest assessment;
+- Plan: every medication start, stop, switch or dose change, then the newest plan.
+
+Each sentence keeps its note id and character span, and still passes the
+fact check like any other backend's output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from clarity.notes._crisis import _SENTENCE, assess_crisis
+from clarity.notes._factcheck import MEDICATIONS, Citation, Claim
+
+__all__ = ["SECTIONS", "SourceNote", "extractive_summary"]
+
+SECTIONS = ("Risk", "Subjective", "Objective", "Assessment", "Plan")
+"""Headings of a summary, in the order they are shown."""
+
+_HEADING = re.compile(r"^\s*([SOAP]):\s*", re.MULTILINE)
+_SCORE = re.compile(r"\b(?:PHQ-?9|GAD-?7)\b", re.I)
+_CHANGE = re.compile(
+    r"\b(?:start\w*|stop\w*|switch\w*|increas\w*|decreas\w*|reduc\w*|taper\w*|discontinu\w*|"
+    r"titrat\w*|add\w*|chang\w*)\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class SourceNote:
+    """One redacted note of the patient."""
+
+    note_id: str
+    written: date
+    text: str
+
+
+def _sections(text: str) -> dict[str, list[tuple[int, int]]]:
+    """Sentence spans under each SOAP heading (``S:``, ``O:``, ``A:``, ``P:``)."""
+    marks = [(m.group(1), m.end()) for m in _HEADING.finditer(text)]
+    found: dict[str, list[tuple[int, int]]] = {}
+    for i, (letter, start) in enumerate(marks):
+        end = marks[i + 1][1] - 3 if i + 1 < len(marks) else len(text)
+        for sentence in _SENTENCE.finditer(text, start, max(start, end)):
+            body = sentence.group(0).strip()
+            if len(body) > 2:
+                offset = sentence.start() + sentence.group(0).index(body)
+                found.setdefault(letter, []).append((offset, offset + len(body)))
+    return found
+
+
+def extractive_summary(notes: Sequence[SourceNote]) -> dict[str, list[Claim]]:
+    """Summarise a patient's notes by SOAP heading, every sentence cited.
+
+    Parameters
+    ----------
+    notes
+        The patient's redacted notes (any order; they are sorted by date).
+
+    Returns
+    -------
+    dict
+        Heading (see :data:`SECTIONS`) to its sentences; empty headings omitted.
+    """
+    ordered = sorted(notes, key=lambda n: (n.written, n.note_id))
+    summary: dict[str, list[Claim]] = {}
+    seen: set[str] = set()
+
+    def take(section: str, note: SourceNote, span: tuple[int, int]) -> None:
+        text = note.text[span[0] : span[1]]
+        key = f"{section}:{text.lower()}"
+        if key in seen:
+            return  # the same sentence in several notes is said once
+        seen.add(key)
+        # The sentence as written; its date is its note's, shown beside it.
+        claim = Claim(text, (Citation(note.note_id, *span),))
+        summary.setdefault(section, []).append(claim)
+
+    for note in ordered:
+        for start, end in assess_crisis(note.text).evidence:
+            take("Risk", note, (start, end))
+        sections = _sections(note.text)
+        for span in sections.get("O", []):
+            if _SCORE.search(note.text[span[0] : span[1]]):
+                take("Objective", note, span)
+        for span in sections.get("P", []):
+            sentence = note.text[span[0] : span[1]].lower()
+            if _CHANGE.search(sentence) and any(d in sentence for d in MEDICATIONS):
+                take("Plan", note, span)
+    for note in ordered[-3:]:
+        subjective = _sections(note.text).get("S", [])
+        if subjective:
+            take("Subjective", note, subjective[0])
+    if ordered:
+        newest = ordered[-1]
+        sections = _sections(newest.text)
+        for span in sections.get("A", [])[:1]:
+            take("Assessment", newest, span)
+        for span in sections.get("P", []):
+            take("Plan", newest, span)
+    return {s: summary[s] for s in SECTIONS if s in summary}
