@@ -33,8 +33,8 @@ SECTIONS = ("Risk", "Subjective", "Objective", "Assessment", "Plan")
 _HEADING = re.compile(r"^\s*([SOAP]):\s*", re.MULTILINE)
 _SCORE = re.compile(r"\b(?:PHQ-?9|GAD-?7)\b", re.I)
 _CHANGE = re.compile(
-    r"\b(?:start\w*|stop\w*|switch\w*|increas\w*|decreas\w*|reduc\w*|taper\w*|discontinu\w*|"
-    r"titrat\w*|add\w*|chang\w*)\b",
+    r"\b(?:start\w*|stop\w*|switch\w*|(?:in|de)crease[sd]?|increasing|decreasing|reduc\w*|"
+    r"taper\w*|discontinu\w*|titrat\w*|add\w*|chang\w*)\b",
     re.I,
 )
 
