@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from clarity.bus import open_bus
 from clarity.cli._app import app, console, settings_of
+from clarity.cli._services import service_context
 from clarity.config import Settings
 
 if TYPE_CHECKING:
@@ -26,24 +26,10 @@ def run_service(settings: Settings) -> NotesServiceReport:
     ``<data_dir>/notes.key``, created on first use.
     """
     from clarity.notes import NotesService, PhiRedactor
-    from clarity.security import AccessStore, category_of
-    from clarity.store import materialize, open_store
 
-    access = AccessStore(
-        settings.data_dir / "access.sqlite3", consent_default=settings.security.consent_default
-    )
-    store = open_store(settings)
-    try:
-        with open_bus(settings) as bus:
-            service = NotesService(
-                PhiRedactor.from_key_file(settings.data_dir / "notes.key"),
-                allowed=lambda patient, topic: access.allowed(patient, category_of(topic)),
-            )
-            report = service.run(bus)
-            materialize(bus, store, group="notes-history")
-    finally:
-        store.close()
-        access.close()
+    with service_context(settings) as (bus, _store, allowed):
+        redactor = PhiRedactor.from_key_file(settings.data_dir / "notes.key")
+        report = NotesService(redactor, allowed=allowed).run(bus)
     return report
 
 

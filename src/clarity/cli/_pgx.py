@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from clarity.bus import open_bus
 from clarity.cli._app import app, console, settings_of
+from clarity.cli._services import service_context
 from clarity.config import Settings
 
 if TYPE_CHECKING:
@@ -132,14 +132,8 @@ def run_service(settings: Settings) -> PgxServiceReport:
     from clarity.pgx._response import DrugResponseModel
     from clarity.pgx._service import clinical_features, response_from_model
     from clarity.registry import ModelRegistry
-    from clarity.security import AccessStore, category_of
-    from clarity.store import materialize, open_store
 
-    access = AccessStore(
-        settings.data_dir / "access.sqlite3", consent_default=settings.security.consent_default
-    )
-    store = open_store(settings)
-    try:
+    with service_context(settings) as (bus, store, allowed):
         registry = ModelRegistry.from_settings(settings)
         response = None
         lineage: tuple[str, str, str | None] = ("pgx.cpic", "tables", None)
@@ -148,19 +142,10 @@ def run_service(settings: Settings) -> PgxServiceReport:
             model = DrugResponseModel.load(Path(found.path) / "model.skops")
             response = response_from_model(model, lambda patient: clinical_features(store, patient))
             lineage = (RESPONSE_MODEL, str(found.version.version), found.version.run_id)
-        with open_bus(settings) as bus:
-            materialize(bus, store, group="pgx-history")
-            service = PgxService(
-                response=response,
-                response_lineage=lineage,
-                store=store,
-                allowed=lambda patient, topic: access.allowed(patient, category_of(topic)),
-            )
-            report = service.run(bus)
-            materialize(bus, store, group="pgx-history")
-    finally:
-        store.close()
-        access.close()
+        service = PgxService(
+            response=response, response_lineage=lineage, store=store, allowed=allowed
+        )
+        report = service.run(bus)
     return report
 
 

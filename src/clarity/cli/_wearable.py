@@ -15,6 +15,7 @@ from rich.table import Table
 
 from clarity.bus import open_bus
 from clarity.cli._app import app, console, err_console, settings_of
+from clarity.cli._services import service_context
 from clarity.config import Settings
 
 if TYPE_CHECKING:
@@ -172,28 +173,13 @@ def run_service(settings: Settings, *, alias: str = "production") -> ServiceRepo
         What the run did.
     """
     from clarity.registry import ModelRegistry
-    from clarity.security import AccessStore, category_of
-    from clarity.store import materialize, open_store
     from clarity.wearable import WearableService
 
-    access = AccessStore(
-        settings.data_dir / "access.sqlite3", consent_default=settings.security.consent_default
-    )
-    store = open_store(settings)
-    try:
-        with open_bus(settings) as bus:
-            materialize(bus, store, group="wearable-history")
-            service = WearableService.from_registry(
-                ModelRegistry.from_settings(settings),
-                alias=alias,
-                store=store,
-                allowed=lambda patient, topic: access.allowed(patient, category_of(topic)),
-            )
-            report = service.run(bus)
-            materialize(bus, store, group="wearable-history")
-    finally:
-        store.close()
-        access.close()
+    with service_context(settings) as (bus, store, allowed):
+        service = WearableService.from_registry(
+            ModelRegistry.from_settings(settings), alias=alias, store=store, allowed=allowed
+        )
+        report = service.run(bus)
     return report
 
 
@@ -215,43 +201,30 @@ def serve_forever(settings: Settings, stop: threading.Event, *, interval: float 
     """
     from clarity.errors import ClarityError, RegistryError
     from clarity.registry import ModelRegistry
-    from clarity.security import AccessStore, category_of
-    from clarity.store import materialize, open_store
+    from clarity.store import materialize
     from clarity.wearable import MODEL_NAME, WearableService
 
-    access = AccessStore(
-        settings.data_dir / "access.sqlite3", consent_default=settings.security.consent_default
-    )
-    store = open_store(settings)
     service: WearableService | None = None
-    try:
-        with open_bus(settings) as bus:
-            while not stop.is_set():
-                try:
-                    registry = ModelRegistry.from_settings(settings)
-                    current = str(registry.get(MODEL_NAME, alias="production").version)
-                    if service is None or service.producer.model_version != current:
-                        # A newly promoted version takes over without a restart.
-                        service = WearableService.from_registry(
-                            registry,
-                            store=store,
-                            allowed=lambda p, t: access.allowed(p, category_of(t)),
-                        )
-                    materialize(bus, store, group="wearable-history")
-                    report = service.run(bus)
-                    if report.weeks or report.explained or report.rejected:
-                        materialize(bus, store, group="wearable-history")
-                        log.info("wearable worker: %s", report)
-                except RegistryError:
-                    pass  # no model registered yet
-                except (ClarityError, OSError, ValueError) as error:
-                    log.warning("wearable worker pass failed: %s", error)
-                except Exception:  # the worker must outlive any one pass
-                    log.exception("wearable worker pass failed")
-                stop.wait(interval)
-    finally:
-        store.close()
-        access.close()
+    with service_context(settings) as (bus, store, allowed):
+        while not stop.is_set():
+            try:
+                registry = ModelRegistry.from_settings(settings)
+                current = str(registry.get(MODEL_NAME, alias="production").version)
+                if service is None or service.producer.model_version != current:
+                    # A newly promoted version takes over without a restart.
+                    service = WearableService.from_registry(registry, store=store, allowed=allowed)
+                materialize(bus, store, group="services-history")
+                report = service.run(bus)
+                if report.weeks or report.explained or report.rejected:
+                    materialize(bus, store, group="services-history")
+                    log.info("wearable worker: %s", report)
+            except RegistryError:
+                pass  # no model registered yet
+            except (ClarityError, OSError, ValueError) as error:
+                log.warning("wearable worker pass failed: %s", error)
+            except Exception:  # the worker must outlive any one pass
+                log.exception("wearable worker pass failed")
+            stop.wait(interval)
 
 
 def _print_report(report: ServiceReport) -> None:
