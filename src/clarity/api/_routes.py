@@ -713,7 +713,9 @@ def get_pgx_report(
         if format == "html":
             page = report_html(patient_id, genes, drugs, generated_at=when)
             return Response(page, media_type="text/html; charset=utf-8")
-        body = report_json(patient_id, genes, drugs, generated_at=when)
+        body = report_json(
+            patient_id, genes, drugs, generated_at=when, producer=newest.record["producer"]
+        )
         return Response(json.dumps(body), media_type="application/json")
 
 

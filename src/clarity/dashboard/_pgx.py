@@ -1,7 +1,7 @@
 """The PGx panel of a patient's page: genes, phenotypes with co-medication, CPIC guidance.
 
-Only the latest result set is shown: the records sharing the newest
-record's inputs and producer. Actionable drugs (anything but a
+The panel shows the API's PGx report, which holds only the latest result set
+(the records sharing the newest record's inputs and producer). Actionable drugs (anything but a
 standard dose) come first; every row keeps its citation, and response-model
 estimates are marked research-grade.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from dash import html
 
-from clarity.sdk import ClarityClient, TimelineItem
+from clarity.sdk import ApiError, ClarityClient
 
 __all__ = ["pgx_panel"]
 
@@ -30,23 +30,9 @@ _ACTIONS = {
 _QUIET = {"standard_dose", "no_recommendation", "indeterminate"}
 
 
-def _latest(items: list[TimelineItem]) -> list[dict[str, Any]]:
-    if not items:
-        return []
-    newest = max(items, key=lambda i: (i.record["produced_at"], i.offset)).record
-    # One run publishes a patient's whole set from one set of inputs with one producer:
-    # keep exactly that set (a new model version republishes the same inputs).
-    return [
-        i.record
-        for i in items
-        if i.record["inputs"] == newest["inputs"] and i.record["producer"] == newest["producer"]
-    ]
-
-
-def _gene_rows(records: list[dict[str, Any]]) -> list[Any]:
+def _gene_rows(genes: list[dict[str, Any]]) -> list[Any]:
     rows = []
-    for record in sorted(records, key=lambda r: r["payload"]["gene"]):
-        p = record["payload"]
+    for p in sorted(genes, key=lambda g: g["gene"]):
         adjusted = p["adjusted_phenotype"]
         changed = p.get("phenoconversion")
         notes = [*p.get("conflicts", []), *p.get("messages", [])[:3]]
@@ -72,14 +58,13 @@ def _gene_rows(records: list[dict[str, Any]]) -> list[Any]:
     return rows
 
 
-def _drug_rows(records: list[dict[str, Any]]) -> list[Any]:
-    def rank(record: dict[str, Any]) -> tuple[int, str]:
-        actions = {r["action"] for r in record["payload"]["recommendations"]}
-        return (0 if actions - _QUIET else 1, record["payload"]["drug"])
+def _drug_rows(drugs: list[dict[str, Any]]) -> list[Any]:
+    def rank(g: dict[str, Any]) -> tuple[int, str]:
+        actions = {r["action"] for r in g["recommendations"]}
+        return (0 if actions - _QUIET else 1, g["drug"])
 
     rows = []
-    for record in sorted(records, key=rank):
-        g = record["payload"]
+    for g in sorted(drugs, key=rank):
         response = g.get("response")
         estimate = (
             f"{response['response_probability']:.0%} response, "
@@ -137,11 +122,15 @@ def pgx_panel(api: ClarityClient, patient_id: str) -> html.Section | None:
     dash.html.Section or None
         A gene table and a drug table.
     """
-    genes = _latest(list(api.timeline(patient_id, topics=["pgx.phenotype"])))
-    drugs = _latest(list(api.timeline(patient_id, topics=["pgx.guidance"])))
-    if not genes and not drugs:
-        return None
-    producer = (genes or drugs)[0]["producer"]
+    try:
+        # The API's report already holds the newest result set (one inputs, one producer).
+        report = api.pgx_report(patient_id)
+    except ApiError as error:
+        if error.status in (404, 409):  # no results yet, or no genomic consent
+            return None
+        raise
+    genes, drugs = report["genes"], report["drugs"]
+    producer = report["producer"] or {"model_name": "-", "model_version": "-"}
     head = ("Gene", "Diplotype", "Activity", "Phenotype", "With current medications", "Notes")
     drug_head = ("Drug", "CPIC recommendation", "Phenotypes used", "Strength", "Citation", "Model")
     return html.Section(

@@ -36,6 +36,7 @@ def report_json(
     guidance: Sequence[PGxGuidance],
     *,
     generated_at: datetime | None = None,
+    producer: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the report as a JSON-ready dictionary.
 
@@ -49,16 +50,19 @@ def report_json(
         One payload per drug.
     generated_at
         Time stamp of the report; now when omitted.
+    producer
+        Lineage of the result set (the bus records' producer), when known.
 
     Returns
     -------
     dict
-        ``patient_id``, ``generated_at``, ``genes`` and ``drugs``.
+        ``patient_id``, ``generated_at``, ``producer``, ``genes`` and ``drugs``.
     """
     when = generated_at or datetime.now(UTC)
     return {
         "patient_id": patient_id,
         "generated_at": when.isoformat(),
+        "producer": dict(producer) if producer is not None else None,
         "genes": [phenotypes[g].model_dump(mode="json") for g in sorted(phenotypes)],
         "drugs": [g.model_dump(mode="json") for g in sorted(guidance, key=lambda g: g.drug)],
         "notice": (
