@@ -38,6 +38,7 @@ from clarity.errors import ConfigurationError
 __all__ = [
     "ApiSettings",
     "BusSettings",
+    "NotesSettings",
     "RegistrySettings",
     "SecuritySettings",
     "Settings",
@@ -128,6 +129,41 @@ class ApiSettings(BaseModel):
     )
 
 
+class NotesSettings(BaseModel):
+    """How the notes service drafts summaries, and where its note index lives."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summarise: bool = Field(
+        default=True, description="Draft a notes.summary for each patient with new notes."
+    )
+    backend: Literal["extractive", "transformers", "openai", "llama-cpp"] = Field(
+        default="extractive",
+        description="Summary backend; the extractive default needs no model.",
+    )
+    backend_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options of the backend, e.g. base_model and adapter (transformers), "
+        "base_url and model (openai).",
+    )
+    retrieval: bool = Field(
+        default=True,
+        description="Index notes (MiniLM + BM25) for retrieval and use semantic support in "
+        "the fact check.",
+    )
+    index: Literal["sqlite", "postgres"] = Field(
+        default="sqlite", description="Where the note index lives."
+    )
+    index_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Index options: 'path' (sqlite; default <data_dir>/notes_index.sqlite3) "
+        "or 'dsn' (postgres).",
+    )
+    window_days: int = Field(
+        default=90, ge=1, le=36_500, description="Days of notes a summary covers by default."
+    )
+
+
 class Settings(BaseSettings):
     """Settings of a Clarity installation.
 
@@ -153,6 +189,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    notes: NotesSettings = Field(default_factory=NotesSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -41,7 +41,16 @@ from clarity.contracts._ingest import (
     RRIntervalSegment,
     Sex,
 )
-from clarity.contracts._notes import CrisisEvidence, NotesCrisisAlert, NotesPhiReport, PhiCount
+from clarity.contracts._notes import (
+    CrisisEvidence,
+    NotesCrisisAlert,
+    NotesPhiReport,
+    NotesSummary,
+    PhiCount,
+    SummaryCitation,
+    SummarySection,
+    SummarySentence,
+)
 from clarity.contracts._pgx import (
     AlleleFunctionCall,
     CarrierStatus,
@@ -126,6 +135,7 @@ __all__ = [
     "MoodReport",
     "NotesCrisisAlert",
     "NotesPhiReport",
+    "NotesSummary",
     "OriginalFormat",
     "PGxGuidance",
     "PGxPanelResult",
@@ -142,6 +152,9 @@ __all__ = [
     "ResponseSource",
     "SchemaProblem",
     "Sex",
+    "SummaryCitation",
+    "SummarySection",
+    "SummarySentence",
     "TopicSpec",
     "WearableAttention",
     "WearableDailyRisk",

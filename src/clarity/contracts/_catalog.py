@@ -19,7 +19,7 @@ from clarity.contracts._ingest import (
     QuestionnaireObservation,
     RRIntervalSegment,
 )
-from clarity.contracts._notes import NotesCrisisAlert, NotesPhiReport
+from clarity.contracts._notes import NotesCrisisAlert, NotesPhiReport, NotesSummary
 from clarity.contracts._pgx import PGxGuidance, PGxPhenotype
 from clarity.contracts._topics import register_topic
 from clarity.contracts._wearable import (
@@ -56,3 +56,6 @@ register_topic(
     "notes.crisis_alert", NotesCrisisAlert, "Crisis language found in a note, with its evidence."
 )
 register_topic("notes.phi_report", NotesPhiReport, "A note's PHI replaced, with counts per kind.")
+register_topic(
+    "notes.summary", NotesSummary, "A fact-checked summary of a patient's notes, with citations."
+)

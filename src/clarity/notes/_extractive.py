@@ -21,11 +21,24 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from clarity.notes._crisis import _SENTENCE, assess_crisis
 from clarity.notes._factcheck import MEDICATIONS, Citation, Claim
 
-__all__ = ["SECTIONS", "SourceNote", "extractive_summary"]
+if TYPE_CHECKING:  # the interface module imports this one
+    from clarity.notes._draft import DraftRequest
+
+__all__ = [
+    "EXTRACTIVE_VERSION",
+    "SECTIONS",
+    "ExtractiveBackend",
+    "SourceNote",
+    "extractive_summary",
+]
+
+EXTRACTIVE_VERSION = "1.0.0"
+"""Version of the selection rules; bump when a change alters which sentences are chosen."""
 
 SECTIONS = ("Risk", "Subjective", "Objective", "Assessment", "Plan")
 """Headings of a summary, in the order they are shown."""
@@ -112,3 +125,27 @@ def extractive_summary(notes: Sequence[SourceNote]) -> dict[str, list[Claim]]:
         for span in sections.get("P", []):
             take("Plan", newest, span)
     return {s: summary[s] for s in SECTIONS if s in summary}
+
+
+class ExtractiveBackend:
+    r"""The default summary backend: :func:`extractive_summary` over every note in the window.
+
+    It reads all of the window's notes rather than the retrieved passages: it
+    is cheap, and a rule-chosen summary should not depend on a ranking.
+
+    Examples
+    --------
+    >>> from clarity.notes._draft import DraftRequest
+    >>> note = SourceNote("n1", date(2024, 1, 5), "A: Depression.\nP: Start sertraline 50 mg.")
+    >>> backend = ExtractiveBackend()
+    >>> draft = backend.draft(DraftRequest(notes=[note]))
+    >>> [(heading, c.text) for heading, claims in draft.items() for c in claims]
+    [('Assessment', 'Depression.'), ('Plan', 'Start sertraline 50 mg.')]
+    """
+
+    name = "extractive"
+    model_version = f"extractive-{EXTRACTIVE_VERSION}"
+
+    def draft(self, request: DraftRequest) -> dict[str, list[Claim]]:
+        """Return the extractive summary of the request's notes."""
+        return extractive_summary(request.notes)

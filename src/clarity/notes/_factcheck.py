@@ -4,23 +4,50 @@ Whatever wrote the summary (the extractive default or a language model), each
 sentence must cite spans of the patient's notes, and is kept only when every
 check passes against the text it cites:
 
-- lexical support: most of its content words are in the cited text;
+- support: most of its content words are in the cited text (lexical), or, when
+  an encoder is given, it means what the cited text says (cosine similarity of
+  sentence embeddings) and shares some of its words, so a faithful paraphrase
+  survives and a fluent sentence about something else does not;
 - numbers, dates and doses: each one appears in the cited text;
 - medications: each drug it names appears in the cited text, so a drug or dose
   that no source mentions never reaches the output;
 - negation: a word the source negates is not asserted, and the reverse
   ("denies SI" does not become "reports SI").
 
-Dropped sentences are counted and kept with their reasons.
+The consistency checks bind a paraphrase as much as a copy: similarity never
+excuses a new number, drug or flipped negation. Dropped sentences are counted
+and kept with their reasons.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-__all__ = ["MEDICATIONS", "Citation", "Claim", "Verdict", "check_claim", "fact_check"]
+__all__ = [
+    "FACT_CHECK_VERSION",
+    "MEDICATIONS",
+    "Citation",
+    "Claim",
+    "Encoder",
+    "Verdict",
+    "check_claim",
+    "fact_check",
+]
+
+FACT_CHECK_VERSION = "1.1.0"
+"""Version of the checks; recorded on every summary."""
+
+LEXICAL_SUPPORT = 0.6
+"""Share of a sentence's content words that must be in the cited text (without semantics)."""
+
+SEMANTIC_SUPPORT = 0.6
+"""Cosine similarity at which a paraphrase counts as supported (MiniLM sentence embeddings)."""
+
+SEMANTIC_ANCHOR = 0.25
+"""Share of content words a supported paraphrase must still share with its source."""
 
 MEDICATIONS = frozenset(
     """
@@ -46,8 +73,23 @@ _STOP = frozenset(
 _NEGATION = re.compile(r"\b(?:denies|denied|no|not|without|negative for|never|none)\b", re.I)
 _NUMBER = re.compile(r"\b\d+(?:[.,]\d+)?\b")
 _DOSE = re.compile(r"\b\d+(?:\.\d+)?\s?(?:mg|mcg|µg|g|ml)\b", re.I)
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "once": "1", "twice": "2"}
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b")
 _WORD = re.compile(r"[a-z][a-z'-]+|\d+(?:[.,]\d+)?", re.I)
+
+
+class Encoder(Protocol):
+    """Anything that embeds sentences as L2-normalised rows (e.g. the retrieval embedder)."""
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        """Return one normalised vector per text, as an array of shape ``(n, dim)``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -74,10 +116,18 @@ class Verdict:
     claim: Claim
     supported: bool
     reasons: tuple[str, ...]
+    similarity: float | None = None
 
 
 def _words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
+
+
+def _numbers(text: str) -> set[str]:
+    """Numbers in digits or words ("six weeks" and "6 weeks" say the same)."""
+    found = set(_NUMBER.findall(text))
+    found |= {_NUMBER_WORDS[w] for w in _words(text) if w in _NUMBER_WORDS}
+    return found
 
 
 def _negated_words(text: str) -> set[str]:
@@ -90,7 +140,19 @@ def _negated_words(text: str) -> set[str]:
     return negated
 
 
-def check_claim(claim: Claim, sources: Mapping[str, str]) -> Verdict:
+def cited_text(claim: Claim, sources: Mapping[str, str]) -> str:
+    """Return the text a claim cites (its valid spans, joined), or ``""``."""
+    spans = []
+    for c in claim.citations:
+        text = sources.get(c.note_id)
+        if text is not None and 0 <= c.start < c.end <= len(text):
+            spans.append(text[c.start : c.end])
+    return " ".join(spans)
+
+
+def check_claim(
+    claim: Claim, sources: Mapping[str, str], *, similarity: float | None = None
+) -> Verdict:
     """Check one summary sentence against the text it cites.
 
     Parameters
@@ -99,6 +161,9 @@ def check_claim(claim: Claim, sources: Mapping[str, str]) -> Verdict:
         The sentence and its citations.
     sources
         Note id to the note's (redacted) text.
+    similarity
+        Cosine similarity of the sentence and its cited text, when an encoder
+        is used; a paraphrase needs it at least :data:`SEMANTIC_SUPPORT`.
 
     Returns
     -------
@@ -123,9 +188,13 @@ def check_claim(claim: Claim, sources: Mapping[str, str]) -> Verdict:
     content = [w for w in _words(claim.text) if w not in _STOP]
     if content:
         covered = sum(w in source_words for w in content) / len(content)
-        if covered < 0.6:
-            reasons.append(f"only {covered:.0%} of its words are in the cited text")
-    for number in set(_NUMBER.findall(claim.text)) - set(_NUMBER.findall(source)):
+        paraphrase = (
+            similarity is not None and similarity >= SEMANTIC_SUPPORT and covered >= SEMANTIC_ANCHOR
+        )
+        if covered < LEXICAL_SUPPORT and not paraphrase:
+            meaning = "" if similarity is None else f", and its meaning only {similarity:.2f} close"
+            reasons.append(f"only {covered:.0%} of its words are in the cited text{meaning}")
+    for number in sorted(_numbers(claim.text) - _numbers(source)):
         reasons.append(f"the number {number} is not in the cited text")
     for dose in _DOSE.findall(claim.text):
         if re.sub(r"\s", "", dose.lower()) not in re.sub(r"\s", "", source_lower):
@@ -141,13 +210,30 @@ def check_claim(claim: Claim, sources: Mapping[str, str]) -> Verdict:
     for word in sorted(claim_negated & source_words - source_negated):
         if word in MEDICATIONS or len(word) > 3:
             reasons.append(f"the sentence negates '{word}', the source asserts it")
-    return Verdict(claim, not reasons, tuple(reasons))
+    return Verdict(claim, not reasons, tuple(reasons), similarity)
 
 
 def fact_check(
-    claims: Iterable[Claim], sources: Mapping[str, str]
+    claims: Iterable[Claim], sources: Mapping[str, str], *, encoder: Encoder | None = None
 ) -> tuple[list[Claim], list[Verdict]]:
     """Keep the supported sentences of a summary; return the dropped ones with reasons.
+
+    Parameters
+    ----------
+    claims
+        The summary's sentences with their citations.
+    sources
+        Note id to the note's (redacted) text.
+    encoder
+        Sentence embedder for semantic support (see :func:`check_claim`);
+        without one, support is lexical only, which drops paraphrases.
+
+    Returns
+    -------
+    kept : list of Claim
+        The supported sentences, in order.
+    dropped : list of Verdict
+        The others, with every reason.
 
     Examples
     --------
@@ -163,10 +249,18 @@ def fact_check(
     >>> [c.text for c in kept], len(dropped)
     (['Started sertraline 50 mg daily.'], 2)
     """
+    claims = list(claims)
+    similarities: list[float | None] = [None] * len(claims)
+    if encoder is not None and claims:
+        cited = [cited_text(c, sources) for c in claims]
+        vectors = encoder.encode([c.text for c in claims] + cited)
+        n = len(claims)
+        # Rows are normalised, so the dot product is the cosine.
+        similarities = [float(vectors[i] @ vectors[n + i]) if cited[i] else None for i in range(n)]
     kept: list[Claim] = []
     dropped: list[Verdict] = []
-    for claim in claims:
-        verdict = check_claim(claim, sources)
+    for claim, similarity in zip(claims, similarities, strict=True):
+        verdict = check_claim(claim, sources, similarity=similarity)
         if verdict.supported:
             kept.append(claim)
         else:

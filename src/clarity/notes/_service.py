@@ -6,11 +6,16 @@ It reads ``ingest.note`` as a consumer group. For each note, in this order:
    ``notes.crisis_alert`` at once, in its own publish, so nothing later (a
    redaction failure, a crash) can hold it back;
 2. PHI is replaced and ``notes.phi_report`` carries the redacted text, which
-   is all that later steps (retrieval, summaries, the dashboard) read.
+   is all that later steps (retrieval, summaries, the dashboard) read;
+3. with a summariser, each patient with new notes gets a fresh
+   ``notes.summary`` of their window, drawn from every PHI report of theirs
+   (this run's and, from the store, earlier ones).
 
 Event ids derive from the note's event id and the rules' versions: a replay
 publishes nothing new. A note the service cannot redact goes to the dead
-letters with the reason (its alert, if any, is already out).
+letters with the reason (its alert, if any, is already out). A summary that
+fails (a model server down) is logged and counted; the notes are committed
+regardless, and ``clarity notes summarise`` drafts it again later.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from clarity._version_info import __version__
 from clarity.bus import Bus
@@ -33,6 +40,10 @@ from clarity.contracts import (
 )
 from clarity.notes._crisis import DETECTOR_VERSION, assess_crisis
 from clarity.notes._phi import REDACTOR_VERSION, PhiRedactor
+
+if TYPE_CHECKING:
+    from clarity.notes._summariser import NotesSummariser
+    from clarity.store import FeatureStore
 
 __all__ = ["NotesService", "NotesServiceReport"]
 
@@ -50,6 +61,8 @@ class NotesServiceReport:
     redacted: int = 0
     rejected: int = 0
     skipped: int = 0
+    summaries: int = 0
+    summary_failures: int = 0
 
 
 class NotesService:
@@ -63,14 +76,29 @@ class NotesService:
         ``allowed(patient_id, topic)``: False skips the note (no consent).
     batch_size
         Notes per poll.
+    summariser
+        Drafts ``notes.summary`` for patients with new notes; None publishes none.
+    store
+        Where earlier PHI reports are read from for summaries (the service's
+        own memory covers only what it published since it started).
     """
 
     def __init__(
-        self, redactor: PhiRedactor, *, allowed: Allowed | None = None, batch_size: int = 64
+        self,
+        redactor: PhiRedactor,
+        *,
+        allowed: Allowed | None = None,
+        batch_size: int = 64,
+        summariser: NotesSummariser | None = None,
+        store: FeatureStore | None = None,
     ) -> None:
         self.redactor = redactor
         self.allowed = allowed
         self.batch_size = batch_size
+        self.summariser = summariser
+        self.store = store
+        self._reports: dict[str, dict[str, Envelope]] = {}
+        self._backfilled: set[str] = set()
         self.producer = Producer(
             service="notes",
             model_name="notes.rules",
@@ -127,6 +155,9 @@ class NotesService:
         payload = note.payload
         assert isinstance(payload, ClinicalNote)
         redacted = self.redactor.redact(payload.text, note.patient_id)
+        shifted = note.observed_at.date() + timedelta(
+            days=self.redactor.shift_days(note.patient_id)
+        )
         counts = tuple(PhiCount(kind=k, count=n) for k, n in sorted(redacted.counts().items()))
         return self._envelope(
             "notes.phi_report",
@@ -135,6 +166,7 @@ class NotesService:
                 note_id=payload.note_id,
                 counts=counts,
                 redacted_text=redacted.text,
+                shifted_date=shifted,
                 redactor_version=REDACTOR_VERSION,
             ),
         )
@@ -142,6 +174,7 @@ class NotesService:
     def run(self, bus: Bus, *, group: str = "notes") -> NotesServiceReport:
         """Consume new notes; publish alerts at once, then PHI reports, then commit."""
         report = NotesServiceReport()
+        touched: set[str] = set()
         with bus.subscribe("ingest.note", group=group) as consumer:
             while batch := consumer.poll(max_records=self.batch_size):
                 for delivery in batch:
@@ -162,5 +195,36 @@ class NotesService:
                         continue
                     if not bus.publish(phi).duplicate:
                         report.redacted += 1
+                    self._reports.setdefault(note.patient_id, {})[str(phi.event_id)] = phi
+                    touched.add(note.patient_id)
                 consumer.commit()
+        if self.summariser is not None:
+            for patient_id in sorted(touched):
+                self._summarise(bus, patient_id, report)
         return report
+
+    def reports(self, patient_id: str) -> list[Envelope]:
+        """Return every PHI report of a patient known here or in the store."""
+        known = self._reports.setdefault(patient_id, {})
+        if self.store is not None and patient_id not in self._backfilled:
+            rows = self.store.timeline(patient_id, topics=["notes.phi_report"], limit=100_000)
+            for row in rows:
+                record = Envelope.model_validate(dict(row.record))
+                known.setdefault(str(record.event_id), record)
+            self._backfilled.add(patient_id)
+        return list(known.values())
+
+    def _summarise(self, bus: Bus, patient_id: str, report: NotesServiceReport) -> None:
+        assert self.summariser is not None
+        if self.allowed is not None and not self.allowed(patient_id, "notes.summary"):
+            return  # consent withdrawn since the note was redacted
+        try:
+            summary, inputs = self.summariser.summarise(patient_id, self.reports(patient_id))
+            record = self.summariser.envelope(patient_id, summary, inputs)
+        except Exception:
+            # The alerts and redacted notes are already out; a summary can be redrafted.
+            log.exception("summary of patient %s failed", patient_id)
+            report.summary_failures += 1
+            return
+        if not bus.publish(record).duplicate:
+            report.summaries += 1

@@ -39,6 +39,7 @@ from clarity.contracts import (
     MoodReport,
     NotesCrisisAlert,
     NotesPhiReport,
+    NotesSummary,
     PatientDemographics,
     Payload,
     PGxGuidance,
@@ -49,6 +50,9 @@ from clarity.contracts import (
     QuestionnaireObservation,
     RRIntervalSegment,
     Sex,
+    SummaryCitation,
+    SummarySection,
+    SummarySentence,
     WearableAttention,
     WearableDailyRisk,
     WearableExplainRequest,
@@ -248,7 +252,40 @@ def _patient_records(index: int, rng: np.random.Generator) -> list[tuple[str, da
             "notes.phi_report",
             note_at,
             NotesPhiReport(
-                note_id=note_id, counts=(), redacted_text=note_text, redactor_version="1"
+                note_id=note_id,
+                counts=(),
+                redacted_text=note_text,
+                shifted_date=note_at.date() - timedelta(days=40),
+                redactor_version="1",
+            ),
+        )
+    )
+    plan = note_text.index("P: ") + 3
+    records.append(
+        (
+            "notes.summary",
+            note_at,
+            NotesSummary(
+                since=None,
+                until=note_at.date(),
+                note_ids=(note_id,),
+                sentences=(
+                    SummarySentence(
+                        section=SummarySection.Plan,
+                        text=note_text[plan:],
+                        citations=(
+                            SummaryCitation(note_id=note_id, start=plan, end=len(note_text)),
+                        ),
+                    ),
+                ),
+                backend="extractive",
+                model_version="extractive-1.0.0",
+                retrieval_version="none",
+                drafted=1,
+                dropped=0,
+                drop_reasons=(),
+                added_risk=0,
+                fact_check_version="1",
             ),
         )
     )
@@ -445,7 +482,7 @@ def example_records(n_patients: int = 3, seed: int = 0) -> list[Envelope]:
     --------
     >>> records = example_records(n_patients=1)
     >>> len(records), len({r.topic for r in records})
-    (23, 18)
+    (24, 19)
     """
     if n_patients < 0:
         raise ValueError(

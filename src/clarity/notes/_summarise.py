@@ -1,0 +1,156 @@
+"""Draft, check and complete one summary: the same safety steps whatever the backend.
+
+1. The backend drafts sentences per heading from the redacted notes (and the
+   passages retrieval chose); it never sees PHI.
+2. The fact check keeps only sentences their cited spans support.
+3. Every sentence with current crisis language (the rules, not the model) is in
+   the Risk section: a backend that left one out, or whose version the check
+   dropped, gets the source sentence back, cited.
+
+So a model can make a summary shorter or clumsier, never unfaithful and never
+silent about risk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from clarity.notes._draft import DraftRequest, Passage, SummaryBackend
+from clarity.notes._extractive import SECTIONS, SourceNote, extractive_summary
+from clarity.notes._factcheck import FACT_CHECK_VERSION, Claim, Encoder, Verdict, fact_check
+
+__all__ = ["Summary", "summarise"]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A checked summary of one patient's notes.
+
+    Attributes
+    ----------
+    sections
+        Heading to its kept sentences, headings in :data:`SECTIONS` order.
+    notes
+        The notes summarised, oldest first.
+    drafted
+        Sentences the backend wrote.
+    dropped
+        The sentences the fact check removed, with reasons.
+    added_risk
+        Crisis sentences put back after the backend left them out.
+    backend, model_version
+        Who drafted it.
+    retrieval_version
+        The embedder and ranking that chose passages (``"none"`` without retrieval).
+    fact_check_version
+        Version of the checks.
+    since
+        Start of the window.
+    """
+
+    sections: dict[str, list[Claim]]
+    notes: tuple[SourceNote, ...]
+    drafted: int
+    dropped: tuple[Verdict, ...]
+    added_risk: int
+    backend: str
+    model_version: str
+    retrieval_version: str = "none"
+    fact_check_version: str = FACT_CHECK_VERSION
+    since: date | None = None
+    unknown_headings: tuple[str, ...] = field(default=())
+
+    def sentences(self) -> list[tuple[str, Claim]]:
+        """Return ``(heading, sentence)`` in reading order."""
+        return [(s, c) for s in SECTIONS for c in self.sections.get(s, [])]
+
+
+def _cites(claim: Claim, note_id: str, start: int, end: int) -> bool:
+    """Whether a claim cites a span overlapping ``note_id[start:end]``."""
+    return any(c.note_id == note_id and c.start < end and start < c.end for c in claim.citations)
+
+
+def summarise(
+    notes: Sequence[SourceNote],
+    backend: SummaryBackend,
+    *,
+    passages: Mapping[str, Sequence[Passage]] | None = None,
+    encoder: Encoder | None = None,
+    retrieval_version: str = "none",
+    since: date | None = None,
+) -> Summary:
+    """Draft a summary with ``backend``, fact-check it and restore any crisis sentence.
+
+    Parameters
+    ----------
+    notes
+        The patient's redacted notes in the window.
+    backend
+        The drafting backend (see :func:`clarity.notes.make_backend`).
+    passages
+        Retrieved passages per heading, for model backends.
+    encoder
+        Sentence embedder for the semantic part of the fact check.
+    retrieval_version
+        Recorded on the summary: what ranked ``passages``.
+    since
+        Start of the window, recorded on the summary.
+
+    Returns
+    -------
+    Summary
+        The kept sentences, what was dropped and why, and who drafted it.
+
+    Raises
+    ------
+    ValueError
+        If ``notes`` is empty.
+    """
+    if not notes:
+        raise ValueError("A summary needs at least one note; the window holds none.")
+    ordered = tuple(sorted(notes, key=lambda n: (n.written, n.note_id)))
+    draft = backend.draft(DraftRequest(notes=ordered, passages=passages or {}, since=since))
+    sources = {n.note_id: n.text for n in ordered}
+    unknown = tuple(sorted(set(draft) - set(SECTIONS)))
+    sections: dict[str, list[Claim]] = {}
+    dropped: list[Verdict] = []
+    drafted = 0
+    for heading in SECTIONS:
+        claims = list(draft.get(heading, []))
+        drafted += len(claims)
+        kept, lost = fact_check(claims, sources, encoder=encoder)
+        dropped += lost
+        seen: set[str] = set()
+        for claim in kept:
+            if claim.text.lower() not in seen:
+                seen.add(claim.text.lower())
+                sections.setdefault(heading, []).append(claim)
+    for heading in unknown:
+        # A heading the contract cannot show: its sentences are not guessed into one.
+        for claim in draft[heading]:
+            drafted += 1
+            dropped.append(Verdict(claim, False, (f"under an unknown heading {heading!r}",)))
+    # The rules' crisis sentences are the floor of the Risk section.
+    risk = sections.setdefault("Risk", [])
+    added = 0
+    for rule in extractive_summary(ordered).get("Risk", []):
+        [span] = rule.citations
+        if not any(_cites(c, span.note_id, span.start, span.end) for c in risk):
+            risk.append(rule)
+            added += 1
+    if not risk:
+        del sections["Risk"]
+    return Summary(
+        sections={s: sections[s] for s in SECTIONS if s in sections},
+        notes=ordered,
+        drafted=drafted,
+        dropped=tuple(dropped),
+        added_risk=added,
+        backend=backend.name,
+        model_version=backend.model_version,
+        retrieval_version=retrieval_version,
+        since=since,
+        unknown_headings=unknown,
+    )
