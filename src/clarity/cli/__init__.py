@@ -7,6 +7,7 @@ from clarity.cli import (  # noqa: F401  (registers the commands)
     _eval,
     _ingest,
     _notes,
+    _notes_eval,
     _pgx,
     _pgx_eval,
     _registry,
