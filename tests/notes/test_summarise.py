@@ -89,7 +89,11 @@ def test_summarise__drops_unsupported_sentences_and_restores_the_crisis_sentence
     # The backend's "denies" was dropped; the rules put the crisis sentence back.
     risk = summary.sections["Risk"]
     assert summary.added_risk == 2  # both sentences of n2 with current crisis language
-    assert "killing herself" in risk[0].text and "suicidal ideation" in risk[1].text and risk[0].citations[0].note_id == "n2"
+    assert (
+        "killing herself" in risk[0].text
+        and "suicidal ideation" in risk[1].text
+        and risk[0].citations[0].note_id == "n2"
+    )
     assert backend.requests[0].notes[0].note_id == "n1"  # oldest first
 
 

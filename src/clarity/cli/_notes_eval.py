@@ -77,7 +77,7 @@ def notes(
     seed: Annotated[int, typer.Option(help="Cohort seed.")] = 1,
     llm_patients: Annotated[
         int, typer.Option(min=0, help="Patients summarised by the generative model (0: none).")
-    ] = 12,
+    ] = 4,
     gguf: Annotated[
         Path | None,
         typer.Option(help="A GGUF chat model for the transformers backend (default: SmolLM2)."),
@@ -181,7 +181,7 @@ def notes(
         model = gguf or _smollm()
         if llm_patients and model is not None:
             subset = dict(sorted(by_patient.items())[:llm_patients])
-            generative = TransformersBackend(  # type: ignore[call-arg]
+            generative = TransformersBackend(
                 model.parent,
                 gguf_file=model.name,
                 template=template,

@@ -143,4 +143,9 @@ class NotesSummary(Payload):
     added_risk: int = Field(
         ge=0, description="Crisis sentences the backend left out and the rules put back."
     )
+    injections: int = Field(
+        ge=0,
+        description="Sentences in the notes that address a language model; never shown to one "
+        "and never summarised.",
+    )
     fact_check_version: ShortText = Field(description="Version of the fact check.")

@@ -109,6 +109,11 @@ def notes_panel(api: ClarityClient, patient_id: str) -> Any | None:
         if removed
         else " Every drafted sentence is supported by its source.",
     ]
+    if payload.get("injections"):
+        facts.append(
+            f" {payload['injections']} sentences in the notes addressed a language model; "
+            "they were neither shown to the model nor summarised."
+        )
     if payload["added_risk"]:
         facts.append(f" {payload['added_risk']} crisis sentences the draft left out were put back.")
     return html.Section(

@@ -225,7 +225,7 @@ def summary_scores(
             if drug in written:
                 scores.medication_facts += 1
                 scores.medication_covered += _mentions_drug(summary, drug)
-        risk_notes = {c.note_id for c in summary.sections.get("Risk", []) for c in c.citations}
+        risk_notes = {x.note_id for c in summary.sections.get("Risk", []) for x in c.citations}
         for note in notes:
             if assess_crisis(note.text).crisis:
                 scores.crisis_facts += 1
@@ -233,11 +233,11 @@ def summary_scores(
         scored = [n for n in notes if _PHQ9.search(n.text)]
         if scored:
             objective = {
-                c.note_id for c in summary.sections.get("Objective", []) for c in c.citations
+                x.note_id for c in summary.sections.get("Objective", []) for x in c.citations
             }
-            for note in {scored[0].note_id, scored[-1].note_id}:
+            for note_id in {scored[0].note_id, scored[-1].note_id}:
                 scores.trend_facts += 1
-                scores.trend_covered += note in objective
+                scores.trend_covered += note_id in objective
     return scores
 
 

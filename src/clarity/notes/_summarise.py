@@ -1,8 +1,10 @@
 """Draft, check and complete one summary: the same safety steps whatever the backend.
 
 1. The backend drafts sentences per heading from the redacted notes (and the
-   passages retrieval chose); it never sees PHI.
-2. The fact check keeps only sentences their cited spans support.
+   passages retrieval chose); it never sees PHI, nor a passage that holds
+   text addressed to a model (:mod:`clarity.notes._injection`).
+2. The fact check keeps only sentences their cited spans support, and none
+   that cites text addressed to a model.
 3. Every sentence with current crisis language (the rules, not the model) is in
    the Risk section: a backend that left one out, or whose version the check
    dropped, gets the source sentence back, cited.
@@ -20,6 +22,7 @@ from datetime import date
 from clarity.notes._draft import DraftRequest, Passage, SummaryBackend
 from clarity.notes._extractive import SECTIONS, SourceNote, extractive_summary
 from clarity.notes._factcheck import FACT_CHECK_VERSION, Claim, Encoder, Verdict, fact_check
+from clarity.notes._injection import INJECTION_VERSION, injection_spans
 
 __all__ = ["Summary", "summarise"]
 
@@ -48,6 +51,11 @@ class Summary:
         Version of the checks.
     since
         Start of the window.
+    injections
+        Sentences in the notes that address a language model (never shown to
+        one, never summarised).
+    unknown_headings
+        Headings the backend used that a summary cannot show.
     """
 
     sections: dict[str, list[Claim]]
@@ -58,7 +66,8 @@ class Summary:
     backend: str
     model_version: str
     retrieval_version: str = "none"
-    fact_check_version: str = FACT_CHECK_VERSION
+    fact_check_version: str = f"{FACT_CHECK_VERSION}+injection-{INJECTION_VERSION}"
+    injections: int = 0
     since: date | None = None
     unknown_headings: tuple[str, ...] = field(default=())
 
@@ -111,15 +120,30 @@ def summarise(
     if not notes:
         raise ValueError("A summary needs at least one note; the window holds none.")
     ordered = tuple(sorted(notes, key=lambda n: (n.written, n.note_id)))
-    draft = backend.draft(DraftRequest(notes=ordered, passages=passages or {}, since=since))
+    injected = {n.note_id: injection_spans(n.text) for n in ordered}
+    shown = {
+        heading: [
+            p
+            for p in found
+            if not any(p.start < e and s < p.end for s, e in injected.get(p.note_id, []))
+        ]
+        for heading, found in (passages or {}).items()
+    }
+    draft = backend.draft(DraftRequest(notes=ordered, passages=shown, since=since))
     sources = {n.note_id: n.text for n in ordered}
     unknown = tuple(sorted(set(draft) - set(SECTIONS)))
     sections: dict[str, list[Claim]] = {}
     dropped: list[Verdict] = []
     drafted = 0
     for heading in SECTIONS:
-        claims = list(draft.get(heading, []))
-        drafted += len(claims)
+        claims = []
+        for claim in draft.get(heading, []):
+            drafted += 1
+            if any(_cites(claim, n, s, e) for n, spans in injected.items() for s, e in spans):
+                reason = "cites text addressed to a language model, not a clinical statement"
+                dropped.append(Verdict(claim, False, (reason,)))
+            else:
+                claims.append(claim)
         kept, lost = fact_check(claims, sources, encoder=encoder)
         dropped += lost
         seen: set[str] = set()
@@ -152,5 +176,6 @@ def summarise(
         model_version=backend.model_version,
         retrieval_version=retrieval_version,
         since=since,
+        injections=sum(len(spans) for spans in injected.values()),
         unknown_headings=unknown,
     )

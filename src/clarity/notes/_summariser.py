@@ -194,6 +194,7 @@ class NotesSummariser:
             dropped=len(summary.dropped),
             drop_reasons=tuple(v.reasons[0][:400] for v in summary.dropped[:100] if v.reasons),
             added_risk=summary.added_risk,
+            injections=summary.injections,
             fact_check_version=summary.fact_check_version,
         )
         ids = sorted(str(r.event_id) for r in inputs)

@@ -6,5 +6,12 @@ from clarity.testing._examples import (
     example_producer,
     example_records,
 )
+from clarity.testing._openai_server import OpenAIStubServer
 
-__all__ = ["EXAMPLE_START", "example_patient_records", "example_producer", "example_records"]
+__all__ = [
+    "EXAMPLE_START",
+    "OpenAIStubServer",
+    "example_patient_records",
+    "example_producer",
+    "example_records",
+]

@@ -285,6 +285,7 @@ def _patient_records(index: int, rng: np.random.Generator) -> list[tuple[str, da
                 dropped=0,
                 drop_reasons=(),
                 added_risk=0,
+                injections=0,
                 fact_check_version="1",
             ),
         )
