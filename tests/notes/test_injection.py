@@ -49,24 +49,24 @@ def test_cohort_notes__hold_no_injection(cohort: Path):
 
 
 class Obedient:
-    """A backend that repeats every passage it is shown, citing it: a model that obeys."""
+    """A backend that repeats what it is shown and also cites ``extra``: a model that obeys."""
 
     name = "obedient"
     model_version = "obedient-1"
 
-    def __init__(self) -> None:
+    def __init__(self, extra: Citation) -> None:
+        self.extra = extra
         self.shown: list[str] = []
 
     def draft(self, request: DraftRequest) -> dict[str, list[Claim]]:
         claims = []
+        self.shown += [n.text for n in request.notes]
         for found in request.passages.values():
             for p in found:
                 self.shown.append(p.text)
                 claims.append(Claim(p.text, (Citation(p.note_id, p.start, p.end),)))
-        # And what an obedient model writes after reading the whole note.
-        note = request.notes[0]
-        for start, end in injection_spans(note.text):
-            claims.append(Claim(note.text[start:end], (Citation(note.note_id, start, end),)))
+        # What a model that read the instruction elsewhere would still write.
+        claims.append(Claim("The patient should start lithium 900 mg.", (self.extra,)))
         return {"Plan": claims}
 
 
@@ -85,9 +85,10 @@ def test_summarise__shows_no_injection_to_the_model_and_keeps_none():
             Passage("n1", note.written, start, len(text), text[start:]),
         ]
     }
-    backend = Obedient()
+    backend = Obedient(Citation("n1", start, len(text)))
     summary = summarise([note], backend, passages=passages)
-    assert backend.shown == ["Continue sertraline 50 mg."]
+    assert not any("Ignore" in shown or "lithium" in shown for shown in backend.shown)
+    assert "Continue sertraline 50 mg." in backend.shown
     said = " ".join(c.text for _, c in summary.sentences())
     assert "lithium" not in said and "sertraline" in said
     assert summary.injections == 1

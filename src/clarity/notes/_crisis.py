@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 __all__ = ["DETECTOR_VERSION", "CrisisAssessment", "CrisisFinding", "assess_crisis"]
 
-DETECTOR_VERSION = "1"
+DETECTOR_VERSION = "2"
 """Version of the crisis rules; a change to them must bump it (it names the alerts)."""
 
 _SUICID = r"s[ui]{1,2}c[i]{0,2}d[i]{0,2}(?:al|e)"  # suicidal, sucidal, suicidial, suicide
@@ -90,6 +90,8 @@ _HYPOTHETICAL = (
     r"\bif\b|\bshould\b|\bin case\b|\bsafety plan\b|\bwhat to do\b|\bwould call\b|\bwhether\b|"
     r"\bscreen(?:ed|ing)? for\b|\basked about\b"
 )
+# Said after what it qualifies too: "might think about suicide, hypothetically".
+_HYPOTHETICAL_EITHER_WAY = r"\bhypothetical(?:ly)?\b|\bin theory\b"
 _OTHER = (
     r"\b(?:mother|father|sister|brother|partner|wife|husband|friend|family|son|daughter|cousin|"
     r"coworker|colleague)\b(?:'s)? (?:asked|worried|wonders?|reports? (?:that )?(?:her|his) own|"
@@ -208,6 +210,7 @@ def assess_crisis(text: str) -> CrisisAssessment:
         history = _spans(_HISTORY, body)
         current = bool(_spans(_CURRENT, body))
         hypothetical = _spans(_HYPOTHETICAL, body)
+        either_way = _spans(_HYPOTHETICAL_EITHER_WAY, body)
         other = _spans(_OTHER, body)
         for kind, start, end in sorted(targets, key=lambda t: t[1]):
             span = (start, end)
@@ -225,7 +228,11 @@ def assess_crisis(text: str) -> CrisisAssessment:
                     sentence=(offset, offset + len(body.rstrip())),
                     negated=negated,
                     historical=historical,
-                    hypothetical=any(_reaches(t, span, stops, True) for t in hypothetical),
+                    hypothetical=any(_reaches(t, span, stops, True) for t in hypothetical)
+                    or any(
+                        _reaches(t, span, stops, True) or _reaches(t, span, stops, False)
+                        for t in either_way
+                    ),
                     other_person=any(_reaches(t, span, stops, True) for t in other),
                 )
             )

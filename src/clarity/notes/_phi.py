@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -26,13 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clarity._utils import read_or_create_key
+from clarity.notes._factcheck import MEDICATIONS
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine
 
 __all__ = ["PHI_KINDS", "REDACTOR_VERSION", "PhiRedactor", "PhiSpan", "Redacted"]
 
-REDACTOR_VERSION = "1"
+REDACTOR_VERSION = "2"
 """Version of the redaction rules; a change to them must bump it."""
 
 # tldextract would fetch the public suffix list on first use; it must not.
@@ -161,6 +163,10 @@ def _analyzer() -> AnalyzerEngine:
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
+    # Presidio warns once per note about spaCy labels it does not map (CARDINAL,
+    # ORDINAL...); our kinds come from _PRESIDIO_KINDS, so those are dropped anyway.
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+
     provider = NlpEngineProvider(
         nlp_configuration={
             "nlp_engine_name": "spacy",
@@ -238,7 +244,9 @@ def _plausible(entity: str, found: str) -> bool:
             _TIME_WORDS.search(found) and not re.search(r"\d{4}", found)
         )
     if entity == "PERSON":
-        return not any(c.isdigit() for c in found)
+        # A drug name is not a person ("Sertraline stopped" opens a sentence like a name).
+        words = {w.lower() for w in re.findall(r"[A-Za-z]+", found)}
+        return not any(c.isdigit() for c in found) and not words <= MEDICATIONS
     return True
 
 

@@ -76,6 +76,13 @@ class Summary:
         return [(s, c) for s in SECTIONS for c in self.sections.get(s, [])]
 
 
+def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """Replace each span with spaces, keeping every offset."""
+    for start, end in spans:
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
+
+
 def _cites(claim: Claim, note_id: str, start: int, end: int) -> bool:
     """Whether a claim cites a span overlapping ``note_id[start:end]``."""
     return any(c.note_id == note_id and c.start < end and start < c.end for c in claim.citations)
@@ -129,7 +136,12 @@ def summarise(
         ]
         for heading, found in (passages or {}).items()
     }
-    draft = backend.draft(DraftRequest(notes=ordered, passages=shown, since=since))
+    # The backend reads the notes with those sentences blanked (offsets kept, so its
+    # citations still point into the real text).
+    visible = tuple(
+        SourceNote(n.note_id, n.written, _blank(n.text, injected[n.note_id])) for n in ordered
+    )
+    draft = backend.draft(DraftRequest(notes=visible, passages=shown, since=since))
     sources = {n.note_id: n.text for n in ordered}
     unknown = tuple(sorted(set(draft) - set(SECTIONS)))
     sections: dict[str, list[Claim]] = {}
