@@ -12,6 +12,7 @@ from clarity.bus import open_bus
 from clarity.cli import app
 from clarity.config import Settings
 from clarity.registry import ModelRegistry
+from clarity.security import AuditLog
 from clarity.testing import example_records
 from tests.conftest import REPO
 
@@ -75,7 +76,7 @@ def test_demo__generates_ingests_consumes_and_is_idempotent(tmp_path):
     assert "0 rejected" in first.output
     # The PGx service ran: every patient has gene results and drug guidance.
     notes = next(line for line in first.output.splitlines() if line.startswith("Notes service:"))
-    assert "notes read" in notes and "redacted" in notes
+    assert "notes read" in notes and "redacted" in notes and "2 fact-checked summaries" in notes
     pgx = next(line for line in first.output.splitlines() if "drug guidance records" in line)
     assert pgx.strip().startswith("2 patients:")
     second = runner.invoke(app, args)
@@ -87,6 +88,42 @@ def test_demo__generates_ingests_consumes_and_is_idempotent(tmp_path):
     )
     reset = runner.invoke(app, [*args, "--reset"])
     assert "Generating the synthetic cohort" in reset.output
+
+
+def test_notes_summarise__prints_a_cited_summary_publishes_it_and_audits_the_read(tmp_path):
+    data = ["--data-dir", str(tmp_path)]
+    records = [r for r in example_records(1) if r.topic != "notes.summary"]
+    with open_bus(Settings.load(data_dir=tmp_path)) as bus:
+        bus.publish_batch(records)
+    run = runner.invoke(app, [*data, "notes", "run"])
+    assert run.exit_code == 0 and "1 summaries" in run.output, run.output
+    patient = records[0].patient_id
+    result = runner.invoke(
+        app,
+        [*data, "notes", "summarise", patient, "--since", "2000-01-01", "--backend", "extractive"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Plan" in result.output and "Start " in result.output and "note-0000-1[" in result.output
+    as_json = runner.invoke(
+        app,
+        [*data, "notes", "summarise", patient, "--since", "2000-01-01", "--json", "--no-publish"],
+    )
+    assert '"backend": "extractive"' in as_json.output and '"dropped": 0' in as_json.output
+    with open_bus(Settings.load(data_dir=tmp_path)) as bus:
+        summaries = [d.record for d in bus.replay("notes.summary")]
+    # The service's summary (90-day window) and the one drafted since 2000-01-01.
+    assert len(summaries) == 2 and {str(s.payload.since) for s in summaries} >= {"2000-01-01"}
+    audit = AuditLog(tmp_path / "audit.sqlite3")
+    try:
+        entries = [e for e in audit.entries() if e.resource.startswith("cli:notes summarise")]
+    finally:
+        audit.close()
+    assert len(entries) == 2 and {e.outcome for e in entries} == {"ok"}
+    assert all(e.patient_id == patient for e in entries)
+    empty = runner.invoke(app, [*data, "notes", "summarise", patient, "--since", "2999-01-01"])
+    assert empty.exit_code == 1 and "no redacted notes since 2999-01-01" in empty.output
+    bad = runner.invoke(app, [*data, "notes", "summarise", patient, "--since", "yesterday"])
+    assert bad.exit_code != 0 and "YYYY-MM-DD" in bad.output
 
 
 def test_bus_commands__show_topics_records_and_dead_letters(tmp_path):

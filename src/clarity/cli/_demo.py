@@ -57,7 +57,10 @@ def demo(
         typer.Option(help="Call pharmacogenes, train the response model and publish guidance."),
     ] = True,
     notes: Annotated[
-        bool, typer.Option(help="Find crisis language and redact PHI in the notes.")
+        bool,
+        typer.Option(
+            help="Find crisis language, redact PHI and draft cited summaries of the notes."
+        ),
     ] = True,
     pgx_training_patients: Annotated[
         int,
@@ -137,7 +140,8 @@ def demo(
         done = run_notes(settings)
         console.print(
             f"Notes service: {done.notes:,} notes read, {done.alerts:,} crisis alerts, "
-            f"{done.redacted:,} redacted (PHI replaced, dates shifted per patient)."
+            f"{done.redacted:,} redacted (PHI replaced, dates shifted per patient), "
+            f"{done.summaries:,} fact-checked summaries."
         )
     if pgx:
         _run_pgx(settings, cohort, pgx_training_patients)
