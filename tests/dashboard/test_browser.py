@@ -124,6 +124,14 @@ def test_browser__clinician_signs_in_opens_a_patient_and_sees_the_chart(servers,
     # The PGx panel: the gene's call and the drug's CPIC recommendation with its citation.
     panel = browser.find_element(By.ID, "panel-pgx").text
     assert "CYP2C19" in panel and "escitalopram" in panel and "PMID 37032427" in panel
+    # The notes summary: clicking a sentence's citation shows its redacted source, span marked.
+    summary = browser.find_element(By.ID, "panel-notes-summary")
+    assert "Plan" in summary.text and "extractive" in summary.text
+    assert "Click a citation" in browser.find_element(By.ID, "notes-source").text
+    summary.find_element(By.CSS_SELECTOR, "button.citation").click()
+    mark = _wait(browser, lambda d: d.find_elements(By.ID, "notes-source-span"))
+    assert mark[0].text.startswith("Start ")
+    assert "Moderate depressive episode" in browser.find_element(By.ID, "notes-source").text
     # The wearable panel: the risk chart, and the attention heat-map of the explained week.
     _wait(
         browser,
