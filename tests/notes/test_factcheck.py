@@ -62,3 +62,32 @@ def test_citations_must_point_at_real_spans():
     kept, dropped = fact_check(bad, SOURCES)
     assert kept == [] and len(dropped) == 3
     assert "cites nothing" in dropped[0].reasons
+
+
+@pytest.mark.parametrize(
+    ("sentence", "reason"),
+    [
+        ("PHQ-9 9, GAD-7 7.", "no PHQ9 score of 9"),
+        ("PHQ-9 15.", "no PHQ9 score of 15"),
+        ("Stop venlafaxine (insufficient response).", "was stopped"),
+        ("Venlafaxine was reduced.", "was decreased"),
+        ("Recurrent depression (F33.1).", "diagnosis code F33.1"),
+    ],
+)
+def test_scores_actions_and_codes__bind_to_what_the_source_says(sentence: str, reason: str):
+    source = {
+        "n": "O: PHQ-9 19, GAD-7 15. P: Start venlafaxine 75 mg daily. A: Depression (F32.1)."
+    }
+    verdict = check_claim(Claim(sentence, (Citation("n", 0, len(source["n"])),)), source)
+    assert not verdict.supported and any(reason in r for r in verdict.reasons), verdict.reasons
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    ["PHQ-9 19, GAD-7 15.", "Venlafaxine 75 mg daily was started.", "Depression (F32.1)."],
+)
+def test_scores_actions_and_codes__the_same_facts_pass(sentence: str):
+    source = {
+        "n": "O: PHQ-9 19, GAD-7 15. P: Start venlafaxine 75 mg daily. A: Depression (F32.1)."
+    }
+    assert check_claim(Claim(sentence, (Citation("n", 0, len(source["n"])),)), source).supported

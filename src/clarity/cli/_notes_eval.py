@@ -226,6 +226,18 @@ def notes(
         ]
         for kind, n in sorted(corrupt.corrupted.items()):
             lines.append(f"| {kind} | {n} | {_pct(corrupt.caught[kind], n)} |")
+        if corrupt.survivors:
+            lines += [
+                "",
+                "Kept corruptions (first 12), each with the text it cites: read them to judge "
+                "whether the cited text says the same thing (templated notes share sentences).",
+                "",
+                "| kind | sentence | cited text |",
+                "|---|---|---|",
+            ]
+            for kind, sentence, cited in corrupt.survivors[:12]:
+                cell = cited[:160].replace("|", "/").replace("\n", " ")
+                lines.append(f"| {kind} | {sentence.replace('|', '/')} | {cell} |")
         lines += ["", f"Total time: {time.perf_counter() - began:.0f} s.", ""]
     report = "\n".join(lines)
     if out is not None:

@@ -249,6 +249,8 @@ class CorruptionScores:
     faithful_kept: int = 0
     corrupted: Counter[str] = field(default_factory=Counter)
     caught: Counter[str] = field(default_factory=Counter)
+    survivors: list[tuple[str, str, str]] = field(default_factory=list)
+    """``(kind, sentence, cited text)`` of corruptions the check kept, to read."""
 
 
 def _corruptions(claim: Claim, other: str, rng_index: int) -> dict[str, str]:
@@ -313,6 +315,8 @@ def corruption_scores(
         for kind, claim in bad:
             scores.corrupted[kind] += 1
             scores.caught[kind] += id(claim) not in survivors
+            if id(claim) in survivors:
+                scores.survivors.append((kind, claim.text, _cited_lower(sources, claim)))
     return scores
 
 

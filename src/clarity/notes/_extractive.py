@@ -37,7 +37,7 @@ __all__ = [
     "extractive_summary",
 ]
 
-EXTRACTIVE_VERSION = "1.0.0"
+EXTRACTIVE_VERSION = "1.1.0"
 """Version of the selection rules; bump when a change alters which sentences are chosen."""
 
 SECTIONS = ("Risk", "Subjective", "Objective", "Assessment", "Plan")
@@ -90,17 +90,23 @@ def extractive_summary(notes: Sequence[SourceNote]) -> dict[str, list[Claim]]:
     """
     ordered = sorted(notes, key=lambda n: (n.written, n.note_id))
     summary: dict[str, list[Claim]] = {}
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
 
     def take(section: str, note: SourceNote, span: tuple[int, int]) -> None:
         text = note.text[span[0] : span[1]]
         key = f"{section}:{text.lower()}"
+        citation = Citation(note.note_id, *span)
         if key in seen:
-            return  # the same sentence in several notes is said once
-        seen.add(key)
+            # Said once, citing every note that says it: a recurring sentence (ideation
+            # in two visits, the same score) is itself information.
+            at = seen[key]
+            claims = summary[section]
+            if citation not in claims[at].citations and len(claims[at].citations) < 16:
+                claims[at] = Claim(claims[at].text, (*claims[at].citations, citation))
+            return
         # The sentence as written; its date is its note's, shown beside it.
-        claim = Claim(text, (Citation(note.note_id, *span),))
-        summary.setdefault(section, []).append(claim)
+        summary.setdefault(section, []).append(Claim(text, (citation,)))
+        seen[key] = len(summary[section]) - 1
 
     for note in ordered:
         for start, end in assess_crisis(note.text).evidence:

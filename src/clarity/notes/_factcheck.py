@@ -10,7 +10,10 @@ check passes against the text it cites:
   survives and a fluent sentence about something else does not;
 - numbers, dates and doses: each one appears in the cited text;
 - medications: each drug it names appears in the cited text, so a drug or dose
-  that no source mentions never reaches the output;
+  that no source mentions never reaches the output; and what it says was done
+  to a drug (started, stopped, increased, decreased) the cited text says too;
+- scores: a questionnaire score it states ("PHQ-9 14") is that instrument's
+  score in the cited text, not a number found elsewhere (the 9 of "PHQ-9");
 - negation: a word the source negates is not asserted, and the reverse
   ("denies SI" does not become "reports SI").
 
@@ -37,7 +40,7 @@ __all__ = [
     "fact_check",
 ]
 
-FACT_CHECK_VERSION = "1.1.0"
+FACT_CHECK_VERSION = "1.2.0"
 """Version of the checks; recorded on every summary."""
 
 LEXICAL_SUPPORT = 0.6
@@ -80,6 +83,18 @@ _NUMBER_WORDS = {
         "fifteen sixteen seventeen eighteen nineteen twenty".split()
     )
 } | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "once": "1", "twice": "2"}
+_SCORE = re.compile(r"\b(PHQ|GAD)-?\s?(\d)\W{0,3}(\d{1,2})\b", re.I)
+# Names with digits that are not quantities: instruments and ICD-10 codes.
+_NOT_A_NUMBER = re.compile(
+    r"\b(?:PHQ|GAD)-?\s?\d\b|\bC-SSRS\b|\b[A-TV-Z]\d{2}(?:\.\d{1,4})?\b", re.I
+)
+_ICD10 = re.compile(r"\b[A-TV-Z]\d{2}(?:\.\d{1,4})?\b")
+_ACTIONS = {
+    "started": re.compile(r"\b(?:start\w*|initiat\w*|commenc\w*|begin|began|begun)\b", re.I),
+    "stopped": re.compile(r"\b(?:stop\w*|discontinu\w*|ceas\w*|withdr[ae]wn?)\b", re.I),
+    "increased": re.compile(r"\b(?:increas\w*|up-?titrat\w*|titrat\w* up)\b", re.I),
+    "decreased": re.compile(r"\b(?:decreas\w*|reduc\w*|lower\w*|taper\w*)\b", re.I),
+}
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b")
 _WORD = re.compile(r"[a-z][a-z'-]+|\d+(?:[.,]\d+)?", re.I)
 
@@ -123,9 +138,14 @@ def _words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
+def _scores(text: str) -> set[tuple[str, str]]:
+    """Questionnaire scores as ``("PHQ9", "14")`` pairs."""
+    return {(f"{m.group(1).upper()}{m.group(2)}", m.group(3)) for m in _SCORE.finditer(text)}
+
+
 def _numbers(text: str) -> set[str]:
     """Numbers in digits or words ("six weeks" and "6 weeks" say the same)."""
-    found = set(_NUMBER.findall(text))
+    found = set(_NUMBER.findall(_NOT_A_NUMBER.sub(" ", text)))
     found |= {_NUMBER_WORDS[w] for w in _words(text) if w in _NUMBER_WORDS}
     return found
 
@@ -201,8 +221,17 @@ def check_claim(
             reasons.append(f"the dose {dose} is not in the cited text")
     for when in set(_DATE.findall(claim.text)) - set(_DATE.findall(source)):
         reasons.append(f"the date {when} is not in the cited text")
-    for drug in sorted({w for w in _words(claim.text) if w in MEDICATIONS} - source_words):
+    for instrument, value in sorted(_scores(claim.text) - _scores(source)):
+        reasons.append(f"the cited text gives no {instrument} score of {value}")
+    for code in sorted(set(_ICD10.findall(claim.text)) - set(_ICD10.findall(source))):
+        reasons.append(f"the diagnosis code {code} is not in the cited text")
+    drugs = {w for w in _words(claim.text) if w in MEDICATIONS}
+    for drug in sorted(drugs - source_words):
         reasons.append(f"the medication {drug} is not in the cited text")
+    if drugs:
+        for action, pattern in _ACTIONS.items():
+            if pattern.search(claim.text) and not pattern.search(source):
+                reasons.append(f"the sentence says a drug was {action}, the cited text does not")
     claim_negated, source_negated = _negated_words(claim.text), _negated_words(source)
     asserted = {w for w in content if w not in claim_negated}
     for word in sorted(asserted & source_negated - (set(_words(source)) - source_negated)):

@@ -172,9 +172,11 @@ def summarise(
     risk = sections.setdefault("Risk", [])
     added = 0
     for rule in extractive_summary(ordered).get("Risk", []):
-        [span] = rule.citations
-        if not any(_cites(c, span.note_id, span.start, span.end) for c in risk):
-            risk.append(rule)
+        missing = tuple(
+            c for c in rule.citations if not any(_cites(k, c.note_id, c.start, c.end) for k in risk)
+        )
+        if missing:
+            risk.append(Claim(rule.text, missing))
             added += 1
     if not risk:
         del sections["Risk"]
