@@ -71,6 +71,7 @@ def test_citations_must_point_at_real_spans():
         ("PHQ-9 15.", "no PHQ9 score of 15"),
         ("Stop venlafaxine (insufficient response).", "was stopped"),
         ("Venlafaxine was reduced.", "was decreased"),
+        ("Continue venlafaxine.", "was continued"),
         ("Recurrent depression (F33.1).", "diagnosis code F33.1"),
     ],
 )

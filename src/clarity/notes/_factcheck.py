@@ -11,7 +11,8 @@ check passes against the text it cites:
 - numbers, dates and doses: each one appears in the cited text;
 - medications: each drug it names appears in the cited text, so a drug or dose
   that no source mentions never reaches the output; and what it says was done
-  to a drug (started, stopped, increased, decreased) the cited text says too;
+  to a drug (started, stopped, increased, decreased, continued) the cited text
+  says too;
 - scores: a questionnaire score it states ("PHQ-9 14") is that instrument's
   score in the cited text, not a number found elsewhere (the 9 of "PHQ-9");
 - negation: a word the source negates is not asserted, and the reverse
@@ -40,7 +41,7 @@ __all__ = [
     "fact_check",
 ]
 
-FACT_CHECK_VERSION = "1.2.0"
+FACT_CHECK_VERSION = "1.3.0"
 """Version of the checks; recorded on every summary."""
 
 LEXICAL_SUPPORT = 0.6
@@ -94,6 +95,7 @@ _ACTIONS = {
     "stopped": re.compile(r"\b(?:stop\w*|discontinu\w*|ceas\w*|withdr[ae]wn?)\b", re.I),
     "increased": re.compile(r"\b(?:increas\w*|up-?titrat\w*|titrat\w* up)\b", re.I),
     "decreased": re.compile(r"\b(?:decreas\w*|reduc\w*|lower\w*|taper\w*)\b", re.I),
+    "continued": re.compile(r"\b(?:continu\w*|maintain\w*|remains? on|unchanged)\b", re.I),
 }
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b")
 _WORD = re.compile(r"[a-z][a-z'-]+|\d+(?:[.,]\d+)?", re.I)
