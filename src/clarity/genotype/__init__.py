@@ -6,5 +6,43 @@ models against a linear polygenic score.
 """
 
 from clarity.genotype._dosage import MISSING, VARIANT_COLUMNS, DosageMatrix
+from clarity.genotype._qc import (
+    QcReport,
+    allele_frequency,
+    call_rate,
+    hwe_pvalues,
+    quality_control,
+)
+from clarity.genotype._readers import (
+    ReadReport,
+    read_genotypes,
+    read_phenotypes,
+    read_plink,
+    read_vcf,
+    read_vcf_with_report,
+)
+from clarity.genotype._screen import ASSOCIATION_COLUMNS, Association, associate, clump
+from clarity.genotype._select import SequentialTreeSelector, SnpSet
 
-__all__ = ["MISSING", "VARIANT_COLUMNS", "DosageMatrix"]
+__all__ = [
+    "ASSOCIATION_COLUMNS",
+    "MISSING",
+    "VARIANT_COLUMNS",
+    "Association",
+    "DosageMatrix",
+    "QcReport",
+    "ReadReport",
+    "SequentialTreeSelector",
+    "SnpSet",
+    "allele_frequency",
+    "associate",
+    "call_rate",
+    "clump",
+    "hwe_pvalues",
+    "quality_control",
+    "read_genotypes",
+    "read_phenotypes",
+    "read_plink",
+    "read_vcf",
+    "read_vcf_with_report",
+]

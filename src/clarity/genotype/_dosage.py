@@ -81,7 +81,23 @@ class DosageMatrix:
         samples: Sequence[int] | np.ndarray | None = None,
         variants: Sequence[int] | np.ndarray | None = None,
     ) -> DosageMatrix:
-        """Return the rows and columns given by integer indices (all when None), in memory."""
+        """Return the rows and columns given by integer indices (all when None), in memory.
+
+        Parameters
+        ----------
+        samples
+            Row indices of the samples to keep, in the order wanted; ``None``
+            keeps every sample.
+        variants
+            Column indices of the variants to keep, in the order wanted;
+            ``None`` keeps every variant.
+
+        Returns
+        -------
+        DosageMatrix
+            A new matrix whose dosages are a contiguous in-memory copy (never a
+            memmap), with the matching sample ids and a re-indexed variant table.
+        """
         rows = np.arange(self.n_samples) if samples is None else np.asarray(samples)
         cols = np.arange(self.n_variants) if variants is None else np.asarray(variants)
         return DosageMatrix(
@@ -95,6 +111,18 @@ class DosageMatrix:
 
         Mean imputation keeps a sample with a no-call in the model without
         moving the estimate; only the columns asked for are converted.
+
+        Parameters
+        ----------
+        columns
+            Indices of the variant columns to convert; ``None`` converts all.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 array of shape ``(n_samples, len(columns))``; each missing
+            dosage is replaced by the mean of the called dosages in its column,
+            or 0 where the column has no call.
         """
         block = self.dosages if columns is None else self.dosages[:, np.asarray(columns)]
         values = block.astype(np.float32)
