@@ -26,6 +26,10 @@ PACKAGES = [
     "clarity.api",
     "clarity.sdk",
     "clarity.dashboard",
+    "clarity.wearable",
+    "clarity.pgx",
+    "clarity.notes",
+    "clarity.genotype",
 ]
 
 # GL08: no docstring; PR01/PR02: parameters undocumented or unknown; RT01: no Returns;

@@ -20,6 +20,10 @@ PACKAGES = [
     "clarity.security",
     "clarity.api",
     "clarity.sdk",
+    "clarity.wearable",
+    "clarity.pgx",
+    "clarity.notes",
+    "clarity.genotype",
 ]
 
 

@@ -128,8 +128,12 @@ class DosageMatrix:
         values = block.astype(np.float32)
         missing = block == MISSING
         values[missing] = np.nan
-        means = np.nanmean(values, axis=0) if len(values) else np.zeros(values.shape[1])
-        means = np.where(np.isnan(means), 0.0, means).astype(np.float32)
+        # A column with no call at all gets 0 (no information), without nanmean's warning.
+        called = (~missing).sum(axis=0)
+        totals = np.where(missing, 0.0, values).sum(axis=0)
+        means = np.divide(
+            totals, called, out=np.zeros(values.shape[1], dtype=np.float64), where=called > 0
+        ).astype(np.float32)
         rows, cols = np.nonzero(missing)
         values[rows, cols] = means[cols]
         return values

@@ -107,7 +107,33 @@ _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?![\s'\"\u2019\u201d]|$))+[.!?]?['\"\
 
 @dataclass(frozen=True)
 class CrisisFinding:
-    """One crisis term in its sentence, with what the sentence says of it."""
+    """One crisis term in its sentence, with what the sentence says of it.
+
+    Parameters
+    ----------
+    kind
+        The target found: ``"passive"``, ``"ideation"``, ``"method"``,
+        ``"intent"``, ``"plan"``, ``"preparatory"``, ``"self_harm"`` or
+        ``"harm_to_others"``.
+    start
+        Character offset in the note where the term begins.
+    end
+        Character offset in the note just past the term.
+    sentence
+        ``(start, end)`` character offsets of the term's sentence in the note,
+        without its surrounding whitespace.
+    negated
+        Whether a negation ("denies", "no", "SI denied") reaches the term.
+    historical
+        Whether a history modifier ("history of", "in 2019") reaches the term
+        and the sentence does not also say it is current.
+    hypothetical
+        Whether a hypothetical or future modifier ("if", "safety plan",
+        "hypothetically") reaches the term.
+    other_person
+        Whether the term is said of another person ("mother asked whether",
+        "family history").
+    """
 
     kind: str  # passive, ideation, method, intent, plan, preparatory, self_harm, harm_to_others
     start: int
@@ -126,7 +152,21 @@ class CrisisFinding:
 
 @dataclass(frozen=True)
 class CrisisAssessment:
-    """A note's crisis assessment: C-SSRS-style level and the evidence."""
+    """A note's crisis assessment: C-SSRS-style level and the evidence.
+
+    Parameters
+    ----------
+    level
+        C-SSRS ideation level from the current findings: 0 none, 1 wish to be
+        dead, 2 active thoughts, 3 with a method, 4 with some intent, 5 with a
+        plan and intent (or preparatory behaviour).
+    self_harm
+        Whether the note holds a current self-harm finding.
+    harm_to_others
+        Whether the note holds a current harm-to-others finding.
+    findings
+        Every crisis term found, current or not, in the order of the note.
+    """
 
     level: int
     self_harm: bool

@@ -77,5 +77,18 @@ class SummaryBackend(Protocol):
     """The model (and adapter) it runs, as recorded on each summary."""
 
     def draft(self, request: DraftRequest) -> dict[str, list[Claim]]:
-        """Return sentences per heading, each citing spans of ``request.notes``."""
+        """Return sentences per heading, each citing spans of ``request.notes``.
+
+        Parameters
+        ----------
+        request
+            The patient's redacted notes in the window and the passages
+            retrieval ranked per heading.
+
+        Returns
+        -------
+        dict
+            Heading (see :data:`SECTIONS`) to its drafted sentences, each a
+            :class:`Claim` with its citations; the fact check runs afterwards.
+        """
         ...

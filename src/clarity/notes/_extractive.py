@@ -54,7 +54,17 @@ _CHANGE = re.compile(
 
 @dataclass(frozen=True)
 class SourceNote:
-    """One redacted note of the patient."""
+    """One redacted note of the patient.
+
+    Parameters
+    ----------
+    note_id
+        The note's id, which citations refer to.
+    written
+        The note's (shifted) date.
+    text
+        The note's redacted text; citations are character spans of it.
+    """
 
     note_id: str
     written: date
@@ -153,5 +163,18 @@ class ExtractiveBackend:
     model_version = f"extractive-{EXTRACTIVE_VERSION}"
 
     def draft(self, request: DraftRequest) -> dict[str, list[Claim]]:
-        """Return the extractive summary of the request's notes."""
+        """Return the extractive summary of the request's notes.
+
+        Parameters
+        ----------
+        request
+            The summary to draft; only its ``notes`` are read, not the
+            retrieved passages.
+
+        Returns
+        -------
+        dict
+            Heading (see :data:`SECTIONS`) to its sentences, as
+            :func:`extractive_summary` returns them; empty headings omitted.
+        """
         return extractive_summary(request.notes)

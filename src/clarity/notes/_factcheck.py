@@ -93,8 +93,8 @@ _ICD10 = re.compile(r"\b[A-TV-Z]\d{2}(?:\.\d{1,4})?\b")
 _ACTIONS = {
     "started": re.compile(r"\b(?:start\w*|initiat\w*|commenc\w*|begin|began|begun)\b", re.I),
     "stopped": re.compile(r"\b(?:stop\w*|discontinu\w*|ceas\w*|withdr[ae]wn?)\b", re.I),
-    "increased": re.compile(r"\b(?:increas\w*|up-?titrat\w*|titrat\w* up)\b", re.I),
-    "decreased": re.compile(r"\b(?:decreas\w*|reduc\w*|lower\w*|taper\w*)\b", re.I),
+    "increased": re.compile(r"\b(?:increase[sd]?|increasing|up-?titrat\w*|titrat\w* up)\b", re.I),
+    "decreased": re.compile(r"\b(?:decrease[sd]?|decreasing|reduc\w*|lower\w*|taper\w*)\b", re.I),
     "continued": re.compile(r"\b(?:continu\w*|maintain\w*|remains? on|unchanged)\b", re.I),
 }
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b")
@@ -105,13 +105,36 @@ class Encoder(Protocol):
     """Anything that embeds sentences as L2-normalised rows (e.g. the retrieval embedder)."""
 
     def encode(self, texts: Sequence[str]) -> Any:
-        """Return one normalised vector per text, as an array of shape ``(n, dim)``."""
+        """Return one normalised vector per text, as an array of shape ``(n, dim)``.
+
+        Parameters
+        ----------
+        texts
+            The sentences to embed, ``n`` of them.
+
+        Returns
+        -------
+        array-like
+            Array of shape ``(n, dim)``, row ``i`` the L2-normalised embedding
+            of ``texts[i]``, so a dot product of two rows is their cosine.
+        """
         ...
 
 
 @dataclass(frozen=True)
 class Citation:
-    """A span of one note's (redacted) text."""
+    """A span of one note's (redacted) text.
+
+    Parameters
+    ----------
+    note_id
+        The note the span is in.
+    start
+        Character offset where the span begins in the note's redacted text.
+    end
+        Character offset just past the span's end; a valid span has
+        ``0 <= start < end <= len(text)``.
+    """
 
     note_id: str
     start: int
@@ -120,7 +143,16 @@ class Citation:
 
 @dataclass(frozen=True)
 class Claim:
-    """One summary sentence and the spans it cites."""
+    """One summary sentence and the spans it cites.
+
+    Parameters
+    ----------
+    text
+        The sentence as it would appear in the summary.
+    citations
+        The spans of the notes that should support it; a claim citing
+        nothing fails the fact check.
+    """
 
     text: str
     citations: tuple[Citation, ...]
@@ -128,7 +160,21 @@ class Claim:
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether the cited text supports a claim, and why not."""
+    """Whether the cited text supports a claim, and why not.
+
+    Parameters
+    ----------
+    claim
+        The sentence checked.
+    supported
+        Whether every check passed against the cited text.
+    reasons
+        Why it is not supported, one line per failed check; empty when
+        supported.
+    similarity
+        Cosine similarity of the sentence and its cited text; None when no
+        encoder was used or nothing valid was cited.
+    """
 
     claim: Claim
     supported: bool

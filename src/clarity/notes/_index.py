@@ -67,6 +67,18 @@ class NoteIndex(Protocol):
         Idempotent: adding a note already stored with the same text and date
         stores nothing and returns 0; a note whose text (or date) changed
         replaces its old chunks.
+
+        Parameters
+        ----------
+        patient_id
+            Whose note it is; searches for this patient only will find it.
+        note
+            The (redacted) note.
+
+        Returns
+        -------
+        int
+            The number of chunks stored (0 when the note was already stored).
         """
         ...
 
@@ -77,11 +89,41 @@ class NoteIndex(Protocol):
 
         Only notes written on or after ``since`` are searched (all when None),
         and only the patient's own.
+
+        Parameters
+        ----------
+        patient_id
+            Whose notes to search.
+        query
+            What to look for, in words.
+        k
+            How many passages to return at most.
+        since
+            Search only notes written on or after this date (None: every note).
+
+        Returns
+        -------
+        list of Passage
+            Most relevant first, by the hybrid ranking of
+            :func:`~clarity.notes._retrieval.hybrid_rank`.
         """
         ...
 
     def notes(self, patient_id: str, *, since: date | None = None) -> list[SourceNote]:
-        """Return the patient's indexed notes written on or after ``since``, oldest first."""
+        """Return the patient's indexed notes written on or after ``since``, oldest first.
+
+        Parameters
+        ----------
+        patient_id
+            Whose notes.
+        since
+            Only notes written on or after this date (None: every note).
+
+        Returns
+        -------
+        list of SourceNote
+            Ordered by date, then note id.
+        """
         ...
 
     def close(self) -> None:

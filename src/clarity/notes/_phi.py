@@ -64,7 +64,21 @@ _MONTH = "|".join(_MONTHS + [m[:3] for m in _MONTHS])
 
 @dataclass(frozen=True)
 class PhiSpan:
-    """One identifier found in the text, and what replaced it."""
+    """One identifier found in the text, and what replaced it.
+
+    Parameters
+    ----------
+    start
+        Character offset where the identifier begins in the original text.
+    end
+        Character offset just past the identifier in the original text.
+    kind
+        Its category, one of :data:`PHI_KINDS`.
+    replacement
+        What replaced it: the shifted date, written in the original format,
+        for a date that could be parsed; otherwise the bracketed kind, e.g.
+        ``"[NAME]"``.
+    """
 
     start: int
     end: int
@@ -74,13 +88,29 @@ class PhiSpan:
 
 @dataclass(frozen=True)
 class Redacted:
-    """A note with its identifiers replaced."""
+    """A note with its identifiers replaced.
+
+    Parameters
+    ----------
+    text
+        The redacted text.
+    spans
+        Every replacement, in text order, with its span in the original
+        (not the redacted) text.
+    """
 
     text: str
     spans: tuple[PhiSpan, ...]
 
     def counts(self) -> dict[str, int]:
-        """Return how many identifiers of each kind were replaced."""
+        """Return how many identifiers of each kind were replaced.
+
+        Returns
+        -------
+        dict
+            Kind (see :data:`PHI_KINDS`) to its number of replacements; kinds
+            not found are absent.
+        """
         found: dict[str, int] = {}
         for span in self.spans:
             found[span.kind] = found.get(span.kind, 0) + 1
@@ -288,14 +318,38 @@ class PhiRedactor:
         return cls(read_or_create_key(path), **options)
 
     def shift_days(self, patient_id: str) -> int:
-        """Return the patient's date offset in days (the same on every call)."""
+        """Return the patient's date offset in days (the same on every call).
+
+        Parameters
+        ----------
+        patient_id
+            Whose offset; it is a keyed hash (HMAC-SHA256) of this id.
+
+        Returns
+        -------
+        int
+            The offset, in ``[-max_shift_days, max_shift_days]`` and never 0.
+        """
         digest = hmac.new(self._key, patient_id.encode(), hashlib.sha256).digest()
         span = 2 * self.max_shift_days
         offset = int.from_bytes(digest[:8], "big") % span - self.max_shift_days
         return offset if offset < 0 else offset + 1  # never 0: a date must move
 
     def find(self, text: str) -> list[tuple[int, int, str]]:
-        """Return ``(start, end, kind)`` for every identifier, overlaps merged."""
+        """Return ``(start, end, kind)`` for every identifier, overlaps merged.
+
+        Parameters
+        ----------
+        text
+            The note as written.
+
+        Returns
+        -------
+        list of tuple
+            ``(start, end, kind)`` per identifier, ordered by ``start`` and not
+            overlapping: character offsets in ``text`` and a kind from
+            :data:`PHI_KINDS`.
+        """
         results = _analyzer().analyze(text=text, language="en", score_threshold=self.threshold)
         spans = [
             (r.start, r.end, _PRESIDIO_KINDS[r.entity_type], r.score)

@@ -122,7 +122,19 @@ class Embedder(Protocol):
     """Length of each vector."""
 
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """Return one L2-normalised float32 row per text, shape ``(len(texts), dim)``."""
+        """Return one L2-normalised float32 row per text, shape ``(len(texts), dim)``.
+
+        Parameters
+        ----------
+        texts
+            The texts to embed (chunks of notes, or a query); may be empty.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 array of shape ``(len(texts), dim)``, row ``i`` the unit-length
+            embedding of ``texts[i]``, so a dot product of two rows is their cosine.
+        """
         ...
 
 

@@ -54,7 +54,26 @@ Allowed = Callable[[str, str], bool]
 
 @dataclass
 class NotesServiceReport:
-    """What one :meth:`NotesService.run` did."""
+    """What one :meth:`NotesService.run` did.
+
+    Parameters
+    ----------
+    notes
+        Notes read from ``ingest.note``, skipped and rejected ones included.
+    alerts
+        Crisis alerts published (a replayed, duplicate alert is not counted).
+    redacted
+        PHI reports published (a replayed, duplicate report is not counted).
+    rejected
+        Notes sent to the dead letters because redaction failed.
+    skipped
+        Notes not processed because ``allowed`` refused them (no consent).
+    summaries
+        Summaries published (a duplicate is not counted).
+    summary_failures
+        Patients whose summary could not be drafted or enveloped; their notes
+        were committed regardless.
+    """
 
     notes: int = 0
     alerts: int = 0
@@ -121,7 +140,24 @@ class NotesService:
         )
 
     def alert(self, note: Envelope) -> Envelope | None:
-        """Return the crisis alert of a note, or None when it has no crisis language."""
+        """Return the crisis alert of a note, or None when it has no crisis language.
+
+        The crisis rules read the note as written; each evidence sentence is
+        redacted before it goes into the alert, and withheld with a notice
+        when its redaction fails.
+
+        Parameters
+        ----------
+        note
+            An ``ingest.note`` envelope whose payload is a ``ClinicalNote``.
+
+        Returns
+        -------
+        Envelope or None
+            A ``notes.crisis_alert`` envelope with the level, the kinds of
+            current findings and the redacted evidence; None when the note
+            calls for no escalation.
+        """
         payload = note.payload
         assert isinstance(payload, ClinicalNote)
         found = assess_crisis(payload.text)
@@ -151,7 +187,19 @@ class NotesService:
         )
 
     def phi_report(self, note: Envelope) -> Envelope:
-        """Return the note's PHI report with its redacted text."""
+        """Return the note's PHI report with its redacted text.
+
+        Parameters
+        ----------
+        note
+            An ``ingest.note`` envelope whose payload is a ``ClinicalNote``.
+
+        Returns
+        -------
+        Envelope
+            A ``notes.phi_report`` envelope carrying the redacted text, the
+            count of identifiers replaced per kind and the note's shifted date.
+        """
         payload = note.payload
         assert isinstance(payload, ClinicalNote)
         redacted = self.redactor.redact(payload.text, note.patient_id)
@@ -172,7 +220,23 @@ class NotesService:
         )
 
     def run(self, bus: Bus, *, group: str = "notes") -> NotesServiceReport:
-        """Consume new notes; publish alerts at once, then PHI reports, then commit."""
+        """Consume new notes; publish alerts at once, then PHI reports, then commit.
+
+        With a summariser, each patient with a note in this run then gets a
+        fresh summary.
+
+        Parameters
+        ----------
+        bus
+            The bus to read ``ingest.note`` from and publish to.
+        group
+            The consumer group, whose committed offsets say which notes are new.
+
+        Returns
+        -------
+        NotesServiceReport
+            Counts of this run.
+        """
         report = NotesServiceReport()
         touched: set[str] = set()
         with bus.subscribe("ingest.note", group=group) as consumer:
@@ -204,7 +268,22 @@ class NotesService:
         return report
 
     def reports(self, patient_id: str) -> list[Envelope]:
-        """Return every PHI report of a patient known here or in the store."""
+        """Return every PHI report of a patient known here or in the store.
+
+        The store (when given) is read once per patient, the first time the
+        patient's reports are asked for.
+
+        Parameters
+        ----------
+        patient_id
+            Whose reports.
+
+        Returns
+        -------
+        list of Envelope
+            The patient's ``notes.phi_report`` envelopes, each once (by event
+            id), in no guaranteed order.
+        """
         known = self._reports.setdefault(patient_id, {})
         if self.store is not None and patient_id not in self._backfilled:
             rows = self.store.timeline(patient_id, topics=["notes.phi_report"], limit=100_000)

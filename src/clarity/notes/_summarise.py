@@ -31,20 +31,21 @@ __all__ = ["Summary", "summarise"]
 class Summary:
     """A checked summary of one patient's notes.
 
-    Attributes
+    Parameters
     ----------
     sections
         Heading to its kept sentences, headings in :data:`SECTIONS` order.
     notes
         The notes summarised, oldest first.
     drafted
-        Sentences the backend wrote.
+        How many sentences the backend wrote, under any heading.
     dropped
-        The sentences the fact check removed, with reasons.
+        The sentences the fact check removed, with reasons (including those
+        citing text addressed to a model or under an unknown heading).
     added_risk
-        Crisis sentences put back after the backend left them out.
+        How many crisis sentences were put back after the backend left them out.
     backend, model_version
-        Who drafted it.
+        Who drafted it: the backend's short name and the model it ran.
     retrieval_version
         The embedder and ranking that chose passages (``"none"`` without retrieval).
     fact_check_version
@@ -72,7 +73,14 @@ class Summary:
     unknown_headings: tuple[str, ...] = field(default=())
 
     def sentences(self) -> list[tuple[str, Claim]]:
-        """Return ``(heading, sentence)`` in reading order."""
+        """Return ``(heading, sentence)`` in reading order.
+
+        Returns
+        -------
+        list of tuple
+            ``(heading, claim)`` pairs, headings in :data:`SECTIONS` order and
+            each heading's sentences in the order kept.
+        """
         return [(s, c) for s in SECTIONS for c in self.sections.get(s, [])]
 
 

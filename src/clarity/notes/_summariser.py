@@ -44,6 +44,26 @@ def source_notes(
 
     A note re-redacted later (a new redactor version) appears once, newest
     redaction kept.
+
+    Parameters
+    ----------
+    reports
+        ``notes.phi_report`` records, in any order.
+    since
+        First (real, unshifted) day of the window, compared with each record's
+        ``observed_at`` date; None keeps every report.
+
+    Returns
+    -------
+    list of tuple
+        ``(record, note)`` pairs ordered by ``observed_at``, then note id: the
+        PHI report and a :class:`SourceNote` of its redacted text, dated with
+        the shifted date.
+
+    Raises
+    ------
+    TypeError
+        If a record is not a ``notes.phi_report``.
     """
     newest: dict[str, Envelope] = {}
     for record in sorted(reports, key=lambda r: (r.produced_at, str(r.event_id))):
@@ -164,7 +184,25 @@ class NotesSummariser:
         return summary, [record for record, _ in pairs]
 
     def envelope(self, patient_id: str, summary: Summary, inputs: Sequence[Envelope]) -> Envelope:
-        """Return the ``notes.summary`` record of a summary."""
+        """Return the ``notes.summary`` record of a summary.
+
+        Parameters
+        ----------
+        patient_id
+            Whose summary it is.
+        summary
+            The checked summary, as :meth:`summarise` returns it.
+        inputs
+            The PHI reports it was drawn from (at least one); the record lists
+            them as its inputs and takes the newest one's ``observed_at``.
+
+        Returns
+        -------
+        Envelope
+            A ``notes.summary`` envelope whose event id derives from the
+            backend, the versions, the window start and the inputs' event ids,
+            so the same inputs summarised again the same way give the same id.
+        """
         producer = Producer(
             service="notes",
             model_name=f"notes.summary.{summary.backend}",

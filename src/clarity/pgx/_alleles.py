@@ -38,7 +38,21 @@ IUPAC: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True)
 class Locus:
-    """One variant position of a gene's definitions."""
+    """One variant position of a gene's definitions.
+
+    Parameters
+    ----------
+    chromosome
+        Chromosome name as in the definitions, e.g. ``"chr10"``.
+    position
+        1-based position on GRCh38.
+    rsid
+        The dbSNP id, e.g. ``"rs4244285"``; None when the definitions give none.
+    ref
+        The reference allele at the position.
+    alts
+        The alternative alleles the definitions know at the position.
+    """
 
     chromosome: str
     position: int
@@ -55,7 +69,22 @@ class Locus:
 
 @dataclass(frozen=True)
 class NamedAllele:
-    """A star allele: the allele it requires at each locus of its gene."""
+    """A star allele: the allele it requires at each locus of its gene.
+
+    Parameters
+    ----------
+    name
+        The allele's name, e.g. ``"*2"``.
+    alleles
+        The allele required at each locus, in the order of the gene's loci: a
+        VCF allele, or an IUPAC ambiguity code (a wobble) where either base
+        defines it; the reference base where the definition is silent.
+    defined
+        Per locus, whether the definition names an allele there (False where
+        the reference base was assumed); a match scores the defined loci.
+    reference
+        Whether this is the allele made of the reference genome's bases.
+    """
 
     name: str
     alleles: tuple[str, ...]
@@ -63,7 +92,21 @@ class NamedAllele:
     reference: bool
 
     def accepts(self, index: int, allele: str) -> bool:
-        """Return whether the allele seen at locus ``index`` is compatible with this one."""
+        """Return whether the allele seen at locus ``index`` is compatible with this one.
+
+        Parameters
+        ----------
+        index
+            Position of the locus in the gene's loci.
+        allele
+            The allele seen there (a VCF allele string).
+
+        Returns
+        -------
+        bool
+            True when it equals the required allele, or is one of the bases of
+            the required ambiguity code.
+        """
         wanted = self.alleles[index]
         if wanted == allele:
             return True
@@ -71,13 +114,45 @@ class NamedAllele:
         return bases is not None and allele in bases
 
     def is_wobble(self, index: int) -> bool:
-        """Return whether the definition at locus ``index`` is an ambiguity code."""
+        """Return whether the definition at locus ``index`` is an ambiguity code.
+
+        Parameters
+        ----------
+        index
+            Position of the locus in the gene's loci.
+
+        Returns
+        -------
+        bool
+            True when the allele required there is an IUPAC code (see :data:`IUPAC`).
+        """
         return self.alleles[index] in IUPAC
 
 
 @dataclass(frozen=True)
 class GeneDefinition:
-    """All named alleles of one gene over its loci."""
+    """All named alleles of one gene over its loci.
+
+    Parameters
+    ----------
+    gene
+        The gene symbol, e.g. ``"CYP2C19"``.
+    chromosome
+        The chromosome the gene is on, e.g. ``"chr10"``.
+    genome_build
+        The assembly the positions refer to, e.g. ``"GRCh38.p14"``.
+    version
+        Version of PharmCAT's definitions they come from.
+    loci
+        The variant positions the definitions use, in PharmCAT's order.
+    alleles
+        The named alleles, each with one required allele per locus.
+
+    Attributes
+    ----------
+    positions
+        Position on the chromosome to the index of its locus in ``loci``.
+    """
 
     gene: str
     chromosome: str

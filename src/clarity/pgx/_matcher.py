@@ -43,7 +43,19 @@ def star_sort_key(name: str) -> tuple[int, str]:
 
 @dataclass(frozen=True)
 class DiplotypeMatch:
-    """Two named alleles that together explain the genotypes, with their score."""
+    """Two named alleles that together explain the genotypes, with their score.
+
+    Parameters
+    ----------
+    allele1
+        The first allele's name, the lower of the two in star order
+        (:func:`star_sort_key`).
+    allele2
+        The second allele's name.
+    score
+        The number of available loci the two definitions name, less one for
+        each wobble the sample fills with the reference base; higher is better.
+    """
 
     allele1: str
     allele2: str
@@ -57,7 +69,26 @@ class DiplotypeMatch:
 
 @dataclass(frozen=True)
 class GeneMatch:
-    """Every diplotype consistent with one sample's genotypes at one gene."""
+    """Every diplotype consistent with one sample's genotypes at one gene.
+
+    Parameters
+    ----------
+    gene
+        The gene symbol.
+    phased
+        Whether the haplotypes are known: every heterozygous locus is phased,
+        or at most one locus is heterozygous.
+    diplotypes
+        Every diplotype that explains the genotypes, highest score first, then
+        by allele names; empty when the gene cannot be called.
+    missing
+        The gene's loci the sample has no genotype at.
+    uncallable
+        Names of the alleles left with no defined locus once the missing loci
+        are dropped (the reference allele is never among them).
+    definition_version
+        Version of the allele definitions matched against.
+    """
 
     gene: str
     phased: bool

@@ -34,7 +34,24 @@ _CYP2D6_STRUCTURAL = frozenset({"*5", "*13", "*36", "*68"})
 
 @dataclass(frozen=True)
 class OutsideCall:
-    """One gene's call from an outside source."""
+    """One gene's call from an outside source.
+
+    Parameters
+    ----------
+    gene
+        The gene symbol, upper-cased, e.g. ``"CYP2D6"``.
+    diplotype
+        The diplotype as given, e.g. ``"*1/*4x2"``; None when the line gives
+        only a phenotype.
+    phenotype
+        The phenotype as given; None when the line gives none.
+    activity_score
+        The activity score as given; None when the line gives none.
+    line
+        The 1-based line number of the call in its file.
+    covered
+        Whether Clarity interprets calls of this gene (see :data:`OUTSIDE_GENES`).
+    """
 
     gene: str
     diplotype: str | None
@@ -133,6 +150,24 @@ def parse_outside_calls(text: str, *, source: str = "outside calls") -> list[Out
 
 
 def read_outside_calls(path: Path | str) -> list[OutsideCall]:
-    """Read an outside-call file (see :func:`parse_outside_calls`)."""
+    """Read an outside-call file (see :func:`parse_outside_calls`).
+
+    Parameters
+    ----------
+    path
+        The file, UTF-8 text; its name is used in error messages.
+
+    Returns
+    -------
+    list of OutsideCall
+        One call per non-comment line, in file order; calls for genes Clarity
+        does not interpret are kept with ``covered=False``.
+
+    Raises
+    ------
+    InputError
+        On a line without a gene, an unknown allele, a bad activity score or a
+        gene given twice; the message names the file and line.
+    """
     path = Path(path)
     return parse_outside_calls(path.read_text(encoding="utf-8"), source=path.name)

@@ -40,7 +40,25 @@ def inhibitor_table() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Conversion:
-    """The phenotype after co-medication, and why."""
+    """The phenotype after co-medication, and why.
+
+    Parameters
+    ----------
+    phenotype
+        The phenotype after co-medication; the genotype's phenotype, unchanged,
+        when no inhibitor is taken.
+    activity_score
+        The activity score after co-medication (the genotype's times the
+        inhibitor's multiplier); None where the gene or the step down has none.
+    inhibitors
+        The ingredients of the current medications that inhibit the gene at
+        ``strength``, sorted; empty when none does.
+    strength
+        ``"strong"`` or ``"moderate"``, the strongest inhibition found; None
+        when no inhibitor is taken.
+    reason
+        Why the phenotype changed, naming the inhibitors; None when it did not.
+    """
 
     phenotype: str
     activity_score: float | None

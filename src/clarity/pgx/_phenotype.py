@@ -76,7 +76,26 @@ class AllelePhenotype:
 
 @dataclass(frozen=True)
 class GenePhenotype:
-    """A diplotype's phenotype, with the activity score where the gene uses one."""
+    """A diplotype's phenotype, with the activity score where the gene uses one.
+
+    Parameters
+    ----------
+    gene
+        The gene symbol, e.g. ``"CYP2D6"``.
+    diplotype
+        The diplotype as ``allele1/allele2``, e.g. ``"*1/*4"``.
+    phenotype
+        CPIC's phenotype name (one of :data:`PHENOTYPES` for the gene), or
+        ``"Indeterminate"`` where an allele's function is unknown or uncertain.
+    activity_score
+        The sum of the two alleles' activity values (copies counted) for
+        CYP2C9 and CYP2D6; None for the other genes and when indeterminate.
+    alleles
+        Each allele's function and activity value, in diplotype order.
+    note
+        Why the call is qualified (a CYP2D6 copy number given as ``xN``);
+        None when it is not.
+    """
 
     gene: str
     diplotype: str
@@ -259,6 +278,25 @@ def normalise_phenotype(gene: str, text: str) -> str:
 
 def hla_status(gene: str, diplotype: str) -> dict[str, str]:
     """Return carrier status (``positive``/``negative``) of the reported HLA alleles.
+
+    Parameters
+    ----------
+    gene
+        ``"HLA-A"`` or ``"HLA-B"``.
+    diplotype
+        The HLA diplotype, two alleles separated by ``/`` (e.g.
+        ``"*15:02/*57:01"``); fields past the second are ignored.
+
+    Returns
+    -------
+    dict
+        Each allele of :data:`HLA_ALLELES` for the gene to ``"positive"``
+        when the diplotype carries it, else ``"negative"``.
+
+    Raises
+    ------
+    InputError
+        If ``gene`` is not one Clarity reports on.
 
     Examples
     --------

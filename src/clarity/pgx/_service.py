@@ -80,6 +80,17 @@ class PatientInputs:
     ``genotypes`` holds the patient's VCF/BCF call sets by location (a cohort
     may reference a genome-wide VCF beside a PGx panel VCF); PLINK call sets
     carry no pharmacogene loci and are not kept.
+
+    Parameters
+    ----------
+    genotypes
+        ``ingest.genotype`` records (call-set references) by call-set URI; a
+        newer reference to the same location replaces the older.
+    panels
+        ``ingest.pgx`` records (lab panel results) by event id.
+    medications
+        ``ingest.medication`` records by FHIR id, or by ``name:started_on``
+        when the statement has none; a newer statement replaces the older.
     """
 
     genotypes: dict[str, Envelope] = field(default_factory=dict)
@@ -87,7 +98,19 @@ class PatientInputs:
     medications: dict[str, Envelope] = field(default_factory=dict)
 
     def current_medications(self, on: date | None = None) -> list[str]:
-        """Return the names of the medications taken now (active, not ended)."""
+        """Return the names of the medications taken now (active, not ended).
+
+        Parameters
+        ----------
+        on
+            The day to judge "now" on; None means today. A medication that
+            ended before this day is not current.
+
+        Returns
+        -------
+        list of str
+            Lower-cased medication names, sorted, each once.
+        """
         names = []
         for record in self.medications.values():
             payload = record.payload
@@ -99,13 +122,26 @@ class PatientInputs:
         return sorted(set(names))
 
     def inputs(self) -> list[Envelope]:
-        """Return the records the results derive from, for lineage."""
+        """Return the records the results derive from, for lineage.
+
+        Returns
+        -------
+        list of Envelope
+            The call-set references by location, then the panels by observed
+            time, then the medications by event id.
+        """
         found = [self.genotypes[k] for k in sorted(self.genotypes)]
         found += sorted(self.panels.values(), key=lambda r: (r.observed_at, str(r.event_id)))
         return found + sorted(self.medications.values(), key=lambda r: str(r.event_id))
 
     def without(self, event_ids: set[uuid.UUID]) -> None:
-        """Forget the given records (refused inputs)."""
+        """Forget the given records (refused inputs).
+
+        Parameters
+        ----------
+        event_ids
+            Event ids of the records to drop, from any of the three tables.
+        """
         for table in (self.genotypes, self.panels, self.medications):
             for key in [k for k, r in table.items() if r.event_id in event_ids]:
                 del table[key]
@@ -239,7 +275,24 @@ def patient_results(
 
 @dataclass
 class PgxServiceReport:
-    """What one :meth:`PgxService.run` did."""
+    """What one :meth:`PgxService.run` did.
+
+    Parameters
+    ----------
+    records_read
+        Input records read from the three topics, skipped ones included.
+    patients
+        Patients whose results were published, once per round they were
+        touched in.
+    phenotypes
+        ``pgx.phenotype`` records published (duplicates of a replay not counted).
+    guidance
+        ``pgx.guidance`` records published (duplicates of a replay not counted).
+    rejected
+        Input records sent to the dead letters, with the reason.
+    skipped
+        Input records not used because ``allowed`` refused them (no consent).
+    """
 
     records_read: int = 0
     patients: int = 0
@@ -333,7 +386,22 @@ class PgxService:
         return self.allowed is None or self.allowed(patient_id, topic)
 
     def remember(self, record: Envelope) -> str:
-        """Add one input record to its patient's state and return the patient id."""
+        """Add one input record to its patient's state and return the patient id.
+
+        A record refused before is not added again, and a PLINK call-set
+        reference is not kept.
+
+        Parameters
+        ----------
+        record
+            An ``ingest.genotype``, ``ingest.pgx`` or ``ingest.medication``
+            envelope.
+
+        Returns
+        -------
+        str
+            The record's patient id.
+        """
         state = self._patients.setdefault(record.patient_id, PatientInputs())
         if record.event_id in self._refused:
             return record.patient_id
@@ -377,6 +445,11 @@ class PgxService:
 
     def results(self, patient_id: str) -> tuple[list[Envelope], dict[uuid.UUID, str]]:
         """Return the patient's ``pgx.phenotype`` and ``pgx.guidance`` records.
+
+        Parameters
+        ----------
+        patient_id
+            Whose results; only the inputs that consent allows now are used.
 
         Returns
         -------
@@ -444,6 +517,19 @@ class PgxService:
         (a changed VCF, an unreadable file) has the records that triggered the
         round dead-lettered with the reason; other patients are published.
         Outputs are published before the offsets are committed.
+
+        Parameters
+        ----------
+        bus
+            The bus to read the input topics from and publish to.
+        group
+            Prefix of the consumer groups, one per input topic
+            (``f"{group}-{topic}"``), whose committed offsets say what is new.
+
+        Returns
+        -------
+        PgxServiceReport
+            Counts of this run.
         """
         report = PgxServiceReport()
         with ExitStack() as stack:

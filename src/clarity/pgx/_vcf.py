@@ -25,7 +25,18 @@ _GRCH38_MARKERS = ("grch38", "hg38", "length=248956422", "length=133797422")
 
 @dataclass(frozen=True)
 class Genotype:
-    """The two alleles a sample carries at one locus, as VCF allele strings."""
+    """The two alleles a sample carries at one locus, as VCF allele strings.
+
+    Parameters
+    ----------
+    first
+        The allele of the genotype's first index (upper-cased), e.g. ``"C"``.
+    second
+        The allele of the genotype's second index (upper-cased).
+    phased
+        Whether the genotype is phased (``0|1``), so that ``first`` and
+        ``second`` sit on known haplotypes.
+    """
 
     first: str
     second: str
@@ -39,7 +50,20 @@ class Genotype:
 
 @dataclass(frozen=True)
 class LocusIssue:
-    """Why a locus could not be used for one sample."""
+    """Why a locus could not be used for one sample.
+
+    Parameters
+    ----------
+    gene
+        The gene whose locus it is.
+    position
+        The locus's position on GRCh38.
+    kind
+        ``"no_call"``, ``"reference_mismatch"``, ``"unknown_allele"``,
+        ``"duplicate"`` or ``"haploid"``.
+    message
+        What is wrong, naming the locus, for a person to read.
+    """
 
     gene: str
     position: int
@@ -49,14 +73,36 @@ class LocusIssue:
 
 @dataclass
 class PgxGenotypes:
-    """One sample's genotypes at every defined locus of each gene."""
+    """One sample's genotypes at every defined locus of each gene.
+
+    Parameters
+    ----------
+    sample
+        The sample's column name in the VCF.
+    calls
+        Gene to (index of the locus in the gene's definition to its genotype);
+        a locus without a usable call is absent.
+    issues
+        Every problem found at the sample's loci, in file order.
+    """
 
     sample: str
     calls: dict[str, dict[int, Genotype]] = field(default_factory=dict)
     issues: list[LocusIssue] = field(default_factory=list)
 
     def issues_of(self, gene: str) -> list[LocusIssue]:
-        """Return the issues at one gene's loci."""
+        """Return the issues at one gene's loci.
+
+        Parameters
+        ----------
+        gene
+            The gene symbol.
+
+        Returns
+        -------
+        list of LocusIssue
+            The gene's issues, in file order.
+        """
         return [i for i in self.issues if i.gene == gene]
 
 

@@ -83,6 +83,9 @@ class WearableModel:
         Windows worn less than this share of minutes are not scored.
     training
         What the model was trained on and how (saved with it).
+    _sessions
+        Internal: ONNX Runtime sessions by head name, set by :meth:`use_onnx`
+        (or :meth:`load`); leave it empty to score on torch.
     """
 
     config: PATConfig
@@ -309,7 +312,17 @@ class WearableModel:
                 )
 
     def use_onnx(self, files: Mapping[str, Path]) -> None:
-        """Score on ONNX Runtime sessions of the given exported heads."""
+        """Score on ONNX Runtime sessions of the given exported heads.
+
+        The sessions replace any opened before and run on the CPU; unlike
+        :meth:`load`, this does not check them against the torch weights.
+
+        Parameters
+        ----------
+        files
+            Head name to its exported ``.onnx`` file (see :func:`export_onnx`).
+            Give every head: once sessions are open, scoring reads only them.
+        """
         import onnxruntime
 
         options = onnxruntime.SessionOptions()

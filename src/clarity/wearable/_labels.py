@@ -59,7 +59,19 @@ class TrainingWeeks:
     event_ids: tuple[str, ...]
 
     def for_head(self, head: str) -> WeekSet:
-        """Select the weeks labelled for one head, with those labels."""
+        """Select the weeks labelled for one head, with those labels.
+
+        Parameters
+        ----------
+        head
+            The head whose labels to use; a key of ``labels``.
+
+        Returns
+        -------
+        WeekSet
+            The weeks with a known label for the head, in their order here,
+            carrying that head's labels.
+        """
         return WeekSet(
             self.weeks.counts, self.weeks.wear, self.weeks.groups, self.labels[head]
         ).labelled()

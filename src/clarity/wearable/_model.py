@@ -124,7 +124,14 @@ class PATConfig:
         return cls(**{**asdict(base), **overrides})
 
     def to_dict(self) -> dict[str, float]:
-        """Return the fields, for JSON."""
+        """Return the fields, for JSON.
+
+        Returns
+        -------
+        dict
+            Field name to its value; ``PATConfig(**config.to_dict())`` rebuilds
+            the configuration.
+        """
         return asdict(self)
 
 
@@ -203,7 +210,15 @@ class MultiHeadAttention(nn.Module):
 
 
 class TransformerBlock(nn.Module):
-    """The official post-norm block: ``LN(x + drop(MHA(x)))``, then ``LN(x1 + drop(FF(x1)))``."""
+    """The official post-norm block: ``LN(x + drop(MHA(x)))``, then ``LN(x1 + drop(FF(x1)))``.
+
+    Parameters
+    ----------
+    config
+        The model shape: embedding and feed-forward widths, heads and dropout.
+    heads
+        Attention heads, each ``embed_dim`` wide; None takes ``config.heads``.
+    """
 
     def __init__(self, config: PATConfig, heads: int | None = None) -> None:
         super().__init__()
@@ -219,7 +234,25 @@ class TransformerBlock(nn.Module):
     def forward(
         self, x: Tensor, key_mask: Tensor | None = None, *, need_weights: bool = False
     ) -> tuple[Tensor, Tensor | None]:
-        """Return the new tokens and, when asked, the attention ``(batch, heads, q, k)``."""
+        """Return the new tokens and, when asked, the attention ``(batch, heads, q, k)``.
+
+        Parameters
+        ----------
+        x
+            ``(batch, tokens, embed_dim)`` tokens.
+        key_mask
+            ``(batch, tokens)``: True for tokens that may be attended to; all
+            when None.
+        need_weights
+            Also return the attention weights (computed explicitly rather than
+            by the fused kernel).
+
+        Returns
+        -------
+        tuple
+            The new tokens ``(batch, tokens, embed_dim)`` and the attention
+            weights ``(batch, heads, tokens, tokens)``, or None when not asked.
+        """
         attended, weights = self.attention(x, key_mask, need_weights=need_weights)
         x = self.norm1(x + self.dropout(attended))
         fed = self.ff2(F.relu(self.ff1(x)))
@@ -248,7 +281,13 @@ def patch_wear(wear: Tensor, patch_size: int, threshold: float = 0.5) -> Tensor:
 
 
 class PATEncoder(nn.Module):
-    """Patch embedding, positions and the transformer blocks (the official ``encoder_model``)."""
+    """Patch embedding, positions and the transformer blocks (the official ``encoder_model``).
+
+    Parameters
+    ----------
+    config
+        The model shape: patch size, embedding width, blocks and heads.
+    """
 
     def __init__(self, config: PATConfig) -> None:
         super().__init__()
@@ -263,7 +302,19 @@ class PATEncoder(nn.Module):
         self.positions: Tensor
 
     def embed(self, x: Tensor) -> Tensor:
-        """Patch embedding plus positions: ``(batch, minutes)`` to ``(batch, patches, dim)``."""
+        """Embed patches and add positions: ``(batch, minutes)`` to ``(batch, patches, dim)``.
+
+        Parameters
+        ----------
+        x
+            ``(batch, input_size)`` standardised minutes.
+
+        Returns
+        -------
+        Tensor
+            ``(batch, patches, embed_dim)``: each patch's linear embedding plus
+            its sine/cosine position.
+        """
         patches = x.view(x.shape[0], self.config.num_patches, self.config.patch_size)
         tokens: Tensor = self.dense(patches) + self.positions
         return tokens
@@ -271,7 +322,25 @@ class PATEncoder(nn.Module):
     def run_blocks(
         self, tokens: Tensor, key_mask: Tensor | None, *, need_weights: bool = False
     ) -> tuple[Tensor, Tensor | None]:
-        """Run the blocks; return the tokens and the last block's attention when asked."""
+        """Run the blocks; return the tokens and the last block's attention when asked.
+
+        Parameters
+        ----------
+        tokens
+            ``(batch, tokens, embed_dim)`` embedded patches (all of them, or
+            only the visible ones during masked pretraining).
+        key_mask
+            ``(batch, tokens)``: True for tokens that may be attended to; all
+            when None.
+        need_weights
+            Also return the last block's attention weights.
+
+        Returns
+        -------
+        tuple
+            The tokens ``(batch, tokens, embed_dim)`` after the last block, and
+            its attention ``(batch, heads, tokens, tokens)`` or None.
+        """
         weights = None
         last = len(self.layers) - 1
         for index, block in enumerate(self.layers):
@@ -327,6 +396,11 @@ class PATClassifier(nn.Module):
 
     ``forward`` returns the logit; the official sigmoid output is
     ``torch.sigmoid`` of it (see :meth:`predict_proba`).
+
+    Parameters
+    ----------
+    config
+        The model shape, of the encoder and of the head's hidden layer.
     """
 
     def __init__(self, config: PATConfig) -> None:
@@ -338,28 +412,87 @@ class PATClassifier(nn.Module):
         self.output = nn.Linear(config.head_units, 1)
 
     def pool(self, tokens: Tensor, key_mask: Tensor | None) -> Tensor:
-        """Average the tokens of worn patches (all tokens when no mask)."""
+        """Average the tokens of worn patches (all tokens when no mask).
+
+        Parameters
+        ----------
+        tokens
+            ``(batch, patches, embed_dim)`` encoded patches.
+        key_mask
+            ``(batch, patches)``: True for the patches to average; None
+            averages all.
+
+        Returns
+        -------
+        Tensor
+            ``(batch, embed_dim)`` mean token per week.
+        """
         if key_mask is None:
             return tokens.mean(dim=1)
         weight = key_mask.to(tokens.dtype)[..., None]
         return (tokens * weight).sum(dim=1) / weight.sum(dim=1).clamp_min(1.0)
 
     def forward(self, x: Tensor, wear: Tensor | None = None) -> Tensor:
-        """Logits ``(batch,)`` for standardised weeks and their wear ``(batch, 10080)``."""
+        """Return logits ``(batch,)`` for standardised weeks and their wear ``(batch, 10080)``.
+
+        Parameters
+        ----------
+        x
+            ``(batch, 10080)`` standardised minutes (non-worn minutes at 0).
+        wear
+            ``(batch, 10080)`` wear; patches worn less than half the time are
+            left out of attention and pooling. None treats every minute as worn.
+
+        Returns
+        -------
+        Tensor
+            ``(batch,)`` logits.
+        """
         logits, _ = self.forward_with_attention(x, wear, need_weights=False)
         return logits
 
     def forward_with_attention(
         self, x: Tensor, wear: Tensor | None = None, *, need_weights: bool = True
     ) -> tuple[Tensor, Tensor | None]:
-        """Logits and, when asked, the last block's attention ``(batch, heads, q, k)``."""
+        """Return logits and, when asked, the last block's attention ``(batch, heads, q, k)``.
+
+        Parameters
+        ----------
+        x
+            ``(batch, 10080)`` standardised minutes (non-worn minutes at 0).
+        wear
+            ``(batch, 10080)`` wear; patches worn less than half the time are
+            left out of attention and pooling. None treats every minute as worn.
+        need_weights
+            Also return the last block's attention weights.
+
+        Returns
+        -------
+        tuple
+            ``(batch,)`` logits, and the attention ``(batch, heads, patches,
+            patches)`` or None when not asked.
+        """
         mask = None if wear is None else attended_patches(wear, self.config.patch_size)
         tokens, weights = self.encoder(x, mask, need_weights=need_weights)
         hidden = F.relu(self.dense_128(self.dropout(self.pool(tokens, mask))))
         return self.output(hidden).squeeze(-1), weights
 
     def predict_proba(self, x: Tensor, wear: Tensor | None = None) -> Tensor:
-        """Probabilities ``(batch,)`` (the official sigmoid output)."""
+        """Return probabilities ``(batch,)`` (the official sigmoid output).
+
+        Parameters
+        ----------
+        x
+            ``(batch, 10080)`` standardised minutes (non-worn minutes at 0).
+        wear
+            ``(batch, 10080)`` wear, as for :meth:`forward`; None treats every
+            minute as worn.
+
+        Returns
+        -------
+        Tensor
+            ``(batch,)`` sigmoid of the logits.
+        """
         return torch.sigmoid(self.forward(x, wear))
 
 
@@ -372,6 +505,13 @@ class PATMaskedAutoencoder(nn.Module):
     dense layer with ``2 * tanh`` reconstructs every minute (bounded to two
     standard deviations). The loss is the mean squared error over every worn
     minute, visible and masked (the paper's best choice).
+
+    Parameters
+    ----------
+    config
+        The shape of the encoder and of the one decoding block.
+    mask_ratio
+        Share of each week's patches removed before the encoder, in ``(0, 1)``.
     """
 
     def __init__(self, config: PATConfig, mask_ratio: float = 0.9) -> None:

@@ -102,7 +102,14 @@ class MinuteScaler:
         return np.where(wear, scaled, 0.0).astype(np.float32)
 
     def save(self, path: Path) -> None:
-        """Write to an ``.npz`` file."""
+        """Write to an ``.npz`` file.
+
+        Parameters
+        ----------
+        path
+            The file to write (``numpy.savez`` adds ``.npz`` when missing);
+            :meth:`load` reads it back.
+        """
         np.savez(path, mean=self.mean, scale=self.scale, transform=np.array(self.transform))
 
     @classmethod

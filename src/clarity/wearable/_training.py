@@ -112,7 +112,22 @@ class FinetuneSettings:
 
 @dataclass
 class TrainingHistory:
-    """What a training run did, epoch by epoch."""
+    """What a training run did, epoch by epoch.
+
+    Parameters
+    ----------
+    train_loss
+        Mean training loss of each epoch run.
+    validation
+        Validation score of each epoch run: the masked-reconstruction error
+        when pretraining (the training loss when nothing is held out), the
+        AUC when fine-tuning (NaN when nothing is held out).
+    best_epoch
+        The 0-based epoch whose weights were kept.
+    stopped_early
+        Whether training stopped before its epoch budget because the
+        validation score had not improved for ``patience`` epochs.
+    """
 
     train_loss: list[float] = field(default_factory=list)
     validation: list[float] = field(default_factory=list)
@@ -120,7 +135,13 @@ class TrainingHistory:
     stopped_early: bool = False
 
     def to_dict(self) -> dict[str, object]:
-        """For JSON."""
+        """For JSON.
+
+        Returns
+        -------
+        dict
+            Field name to its value (lists of floats, an int and a bool).
+        """
         return asdict(self)
 
 
@@ -346,7 +367,27 @@ def fit_binary(
 def predict_logits(
     model: nn.Module, inputs: Sequence[Tensor], rows: np.ndarray | None = None, batch: int = 64
 ) -> np.ndarray:
-    """Logits of a model for some rows of its inputs, in evaluation mode."""
+    """Return the logits of a model for some rows of its inputs, in evaluation mode.
+
+    The model is left in evaluation mode.
+
+    Parameters
+    ----------
+    model
+        The model; it is called as ``model(*inputs)`` on a batch of rows and
+        returns one logit per row.
+    inputs
+        The model's positional inputs, one row per week along the first axis.
+    rows
+        Indices of the rows to score; None scores every row.
+    batch
+        Rows per forward pass.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 logits, one per row asked for, in that order.
+    """
     model.eval()
     index = torch.arange(inputs[0].shape[0]) if rows is None else torch.from_numpy(rows)
     out = []
@@ -370,6 +411,19 @@ class ProbeHead(nn.Module):
         self.classifier = classifier
 
     def forward(self, pooled: Tensor) -> Tensor:
+        """Return the head's logits for pooled embeddings.
+
+        Parameters
+        ----------
+        pooled
+            ``(batch, embed_dim)`` pooled encoder tokens, as from
+            :func:`pooled_embeddings`.
+
+        Returns
+        -------
+        Tensor
+            ``(batch,)`` logits.
+        """
         c = self.classifier
         logits: Tensor = c.output(F.relu(c.dense_128(c.dropout(pooled)))).squeeze(-1)
         return logits
@@ -378,7 +432,25 @@ class ProbeHead(nn.Module):
 def pooled_embeddings(
     encoder: PATEncoder, x: np.ndarray, wear: np.ndarray, batch: int = 64
 ) -> np.ndarray:
-    """Average token of the worn patches of each week, from a fixed encoder."""
+    """Average token of the worn patches of each week, from a fixed encoder.
+
+    Parameters
+    ----------
+    encoder
+        The encoder; it is put in evaluation mode and run without gradients.
+    x
+        ``(weeks, 10080)`` standardised minutes.
+    wear
+        ``(weeks, 10080)`` boolean wear; patches worn less than half the time
+        are left out of attention and of the average.
+    batch
+        Weeks per forward pass.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(weeks, embed_dim)`` float32 pooled embeddings.
+    """
     helper = PATClassifier(encoder.config)
     helper.encoder = encoder
     helper.eval()

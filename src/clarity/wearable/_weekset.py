@@ -73,19 +73,59 @@ class WeekSet:
         return fraction
 
     def take(self, rows: np.ndarray) -> WeekSet:
-        """Select the weeks at some row indices (or a boolean mask)."""
+        """Select the weeks at some row indices (or a boolean mask).
+
+        Parameters
+        ----------
+        rows
+            Integer row indices, in the order wanted, or a ``(n,)`` boolean mask.
+
+        Returns
+        -------
+        WeekSet
+            The selected weeks with their groups and labels.
+        """
         return WeekSet(self.counts[rows], self.wear[rows], self.groups[rows], self.labels[rows])
 
     def of_groups(self, groups: Sequence[str] | np.ndarray) -> WeekSet:
-        """Select the weeks of some patients."""
+        """Select the weeks of some patients.
+
+        Parameters
+        ----------
+        groups
+            The patients (values of ``groups``) whose weeks to keep.
+
+        Returns
+        -------
+        WeekSet
+            Their weeks, in the order they have here.
+        """
         return self.take(np.isin(self.groups, np.asarray(groups)))
 
     def labelled(self) -> WeekSet:
-        """Select the weeks that have a label."""
+        """Select the weeks that have a label.
+
+        Returns
+        -------
+        WeekSet
+            The weeks whose label is not NaN, in the order they have here.
+        """
         return self.take(~np.isnan(self.labels))
 
     def worn(self, min_fraction: float) -> WeekSet:
-        """Select the weeks worn at least ``min_fraction`` of the time."""
+        """Select the weeks worn at least ``min_fraction`` of the time.
+
+        Parameters
+        ----------
+        min_fraction
+            The least share of worn minutes, in ``[0, 1]``, a week must have.
+
+        Returns
+        -------
+        WeekSet
+            The weeks whose :attr:`wear_fraction` is at least ``min_fraction``,
+            in the order they have here.
+        """
         return self.take(self.wear_fraction >= min_fraction)
 
     @staticmethod

@@ -17,7 +17,23 @@ MINUTES_PER_DAY = 1440
 
 @dataclass(frozen=True)
 class Week:
-    """One ``ingest.actigraphy`` record as arrays."""
+    """One ``ingest.actigraphy`` record as arrays.
+
+    Parameters
+    ----------
+    patient_id
+        Pseudonymous patient id.
+    event_id
+        The record's event id, kept as lineage of the windows it feeds.
+    start
+        First minute of the week (UTC, on a whole minute).
+    timezone
+        IANA zone of the wearer.
+    counts
+        ``(10080,)`` float32 activity counts per minute.
+    wear
+        ``(10080,)`` boolean, True where the device was worn.
+    """
 
     patient_id: str
     event_id: uuid.UUID
@@ -49,7 +65,31 @@ class Week:
 
 @dataclass(frozen=True)
 class Window:
-    """The 7 days of minutes that end one day."""
+    """The 7 days of minutes that end one day.
+
+    Parameters
+    ----------
+    patient_id
+        Pseudonymous patient id.
+    day
+        The wearer's local day the window ends (see
+        :func:`clarity.contracts.window_day`).
+    start
+        First minute of the window (``end`` less 7 days).
+    end
+        End of the window (exclusive).
+    timezone
+        IANA zone of the wearer, from the latest week used.
+    counts
+        ``(10080,)`` float32 activity counts per minute, from whichever weeks
+        cover the window; 0 where none does.
+    wear
+        ``(10080,)`` boolean wear; False where no week covers the minute.
+    day_wear_fraction
+        Share of the last 24 hours' minutes that were worn.
+    inputs
+        Event ids of the weeks the window was assembled from, oldest first.
+    """
 
     patient_id: str
     day: date
