@@ -6,6 +6,9 @@ models against a linear polygenic score.
 """
 
 from clarity.genotype._dosage import MISSING, VARIANT_COLUMNS, DosageMatrix
+from clarity.genotype._explain import contributions, top_contributions
+from clarity.genotype._models import KINDS, TraitModel, evaluate, fit_trait_models
+from clarity.genotype._prs import PcaModel, principal_components
 from clarity.genotype._qc import (
     QcReport,
     allele_frequency,
@@ -26,23 +29,31 @@ from clarity.genotype._select import SequentialTreeSelector, SnpSet
 
 __all__ = [
     "ASSOCIATION_COLUMNS",
+    "KINDS",
     "MISSING",
     "VARIANT_COLUMNS",
     "Association",
     "DosageMatrix",
+    "PcaModel",
     "QcReport",
     "ReadReport",
     "SequentialTreeSelector",
     "SnpSet",
+    "TraitModel",
     "allele_frequency",
     "associate",
     "call_rate",
     "clump",
+    "contributions",
+    "evaluate",
+    "fit_trait_models",
     "hwe_pvalues",
+    "principal_components",
     "quality_control",
     "read_genotypes",
     "read_phenotypes",
     "read_plink",
     "read_vcf",
     "read_vcf_with_report",
+    "top_contributions",
 ]
