@@ -37,11 +37,10 @@ class Simulated:
         return sorted({index for trait, index, _, _ in self.truth.causal if trait == name})
 
 
-@cache
-def simulated() -> Simulated:
-    """Return the cohort (1,000 people, ~4,600 variants), the same object on every call."""
-    genotypes = simulate_genotypes([f"S{i:04d}" for i in range(SAMPLES)], SEED, length=LENGTH)
-    truth = simulate_traits(genotypes, SEED)
+def build(samples: int, *, seed: int = SEED, length: int = LENGTH) -> Simulated:
+    """Simulate ``samples`` people: their dosage matrix, traits and causal variants."""
+    genotypes = simulate_genotypes([f"S{i:04d}" for i in range(samples)], seed, length=length)
+    truth = simulate_traits(genotypes, seed)
     variants = pd.DataFrame(
         {
             "chrom": genotypes.chrom.astype(str),
@@ -58,6 +57,12 @@ def simulated() -> Simulated:
         variants=variants,
     )
     return Simulated(matrix=matrix, truth=truth)
+
+
+@cache
+def simulated() -> Simulated:
+    """Return the cohort (1,000 people, ~4,600 variants), the same object on every call."""
+    return build(SAMPLES)
 
 
 def ld_proxies(matrix: DosageMatrix, causal: list[int], *, r2: float = 0.5) -> list[set[int]]:

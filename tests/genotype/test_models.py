@@ -34,8 +34,8 @@ from clarity.genotype import (
     top_contributions,
 )
 from clarity.genotype._dosage import MISSING
-from clarity.synth._genetics import TraitTruth, simulate_genotypes, simulate_traits
-from tests.genotype._simulated import LENGTH, SEED
+from clarity.synth._genetics import TraitTruth
+from tests.genotype._simulated import LENGTH, SEED, build
 
 # One thread: on a shared 2-core runner OpenMP threads slow each other down, and results do
 # not depend on it (nthread is not even part of a model's version).
@@ -99,21 +99,8 @@ def _covariates(pcs: np.ndarray, seed: int) -> pd.DataFrame:
 
 @cache
 def cohort() -> Cohort:
-    genotypes = simulate_genotypes([f"S{i:04d}" for i in range(N_SAMPLES)], SEED, length=LENGTH)
-    truth = simulate_traits(genotypes, SEED)
-    variants = pd.DataFrame(
-        {
-            "chrom": genotypes.chrom.astype(str),
-            "pos": genotypes.pos.astype(np.int64),
-            "id": genotypes.ids,
-            "ref": genotypes.ref.astype(str),
-            "alt": genotypes.alt.astype(str),
-        },
-        columns=list(VARIANT_COLUMNS),
-    )
-    matrix = DosageMatrix(
-        np.ascontiguousarray(genotypes.dosages()), tuple(genotypes.samples), variants
-    )
+    simulation = build(N_SAMPLES, seed=SEED, length=LENGTH)
+    matrix, truth = simulation.matrix, simulation.truth
     order = np.random.default_rng(0).permutation(N_SAMPLES)
     train_rows, test_rows = np.sort(order[:N_TRAIN]), np.sort(order[N_TRAIN:])
     train, test = matrix.subset(samples=train_rows), matrix.subset(samples=test_rows)
