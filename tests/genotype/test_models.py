@@ -483,7 +483,7 @@ def test_load__refuses_a_tampered_or_unexpected_file(tmp_path):
 
     # A manifest whose checksum was recomputed after an edit still fails the version check.
     def forged(manifest):
-        from clarity.genotype._models import _hash
+        from clarity.genotype._trait_model import _hash
 
         manifest["params"]["n_bootstrap"] = 99
         manifest.pop("checksum")

@@ -7,8 +7,8 @@ models against a linear polygenic score.
 
 from clarity.genotype._dosage import MISSING, VARIANT_COLUMNS, DosageMatrix
 from clarity.genotype._explain import contributions, top_contributions
-from clarity.genotype._models import KINDS, TraitModel, evaluate, fit_trait_models
-from clarity.genotype._prs import PcaModel, principal_components
+from clarity.genotype._models import evaluate, fit_trait_models
+from clarity.genotype._pca import PcaModel, principal_components
 from clarity.genotype._qc import (
     QcReport,
     allele_frequency,
@@ -26,6 +26,7 @@ from clarity.genotype._readers import (
 )
 from clarity.genotype._screen import ASSOCIATION_COLUMNS, Association, associate, clump
 from clarity.genotype._select import SequentialTreeSelector, SnpSet
+from clarity.genotype._trait_model import KINDS, TraitModel
 
 __all__ = [
     "ASSOCIATION_COLUMNS",

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from clarity.genotype._dosage import DosageMatrix
-from clarity.genotype._models import TraitModel
+from clarity.genotype._trait_model import TraitModel
 
 __all__ = ["contributions", "top_contributions"]
 

@@ -1,48 +1,56 @@
-"""Stage 3 of the genotype service, linear half: population-structure PCs and polygenic scores.
+"""Stage 3 of the genotype service, linear half: the polygenic score and the elastic net.
 
-:func:`principal_components` gives the genotype principal components that
-every trait model takes as covariates, with a :class:`PcaModel` that scores a
-new patient in the reference cohort's PCs. The two linear trait models live
-here too: the classical clumping-and-thresholding polygenic score [2]_ and a
-penalised (elastic net) regression [3]_; :mod:`clarity.genotype._models`
-wraps them, with XGBoost and the stacked ensemble, into trait models.
+The two linear trait models: the classical clumping-and-thresholding
+polygenic score [1]_ and a penalised (elastic net) regression [2]_;
+:mod:`clarity.genotype._models` fits them, with XGBoost and the stacked
+ensemble, into trait models.
 
 References
 ----------
-.. [1] Patterson N, Price AL, Reich D. "Population structure and
-   eigenanalysis." PLoS Genet 2006;2(12):e190 (the standardisation).
-.. [2] Choi SW, Mak TS, O'Reilly PF. "Tutorial: a guide to performing
+.. [1] Choi SW, Mak TS, O'Reilly PF. "Tutorial: a guide to performing
    polygenic risk score analyses." Nat Protoc 2020;15(9):2759-2772.
-.. [3] Zou H, Hastie T. "Regularization and variable selection via the
+.. [2] Zou H, Hastie T. "Regularization and variable selection via the
    elastic net." J R Stat Soc B 2005;67(2):301-320.
-.. [4] Halko N, Martinsson PG, Tropp JA. "Finding structure with randomness:
-   probabilistic algorithms for constructing approximate matrix
-   decompositions." SIAM Rev 2011;53(2):217-288.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from clarity.errors import InputError
-from clarity.genotype._dosage import MISSING, DosageMatrix
+from clarity.genotype._dosage import DosageMatrix
+from clarity.genotype._features import (
+    Features,
+    Fitted,
+    Part,
+    called_means,
+    decision,
+    imputed,
+    variant_columns,
+)
 from clarity.genotype._screen import associate, clump
 
-__all__ = ["PcaModel", "principal_components"]
-
-_CHUNK = 2_000  # variant columns converted to floats at a time
-_OVERSAMPLE = 10  # extra random directions of the randomized SVD [4]
-_POWER_ITERATIONS = 4  # enough for a clear spectral gap; genotype spectra decay slowly
+__all__ = [
+    "LINEAR_SCREEN",
+    "PRS_CLUMP_R2",
+    "PRS_THRESHOLDS",
+    "PRS_WINDOW_BP",
+    "VALIDATION_FRACTION",
+    "PenalisedPart",
+    "ScorePart",
+    "fit_elastic_net",
+    "fit_prs_ct",
+    "folds",
+    "split_rows",
+]
 
 # Clumping and thresholding: PLINK's clumping defaults, and a small grid of p thresholds
-# close to PRSice's default levels (described by Choi et al. [2]). 1.0 is left out so that
+# close to PRSice's default levels (described by Choi et al. [1]). 1.0 is left out so that
 # clumping never has to correlate every variant with its neighbours.
 PRS_THRESHOLDS = (1e-6, 1e-4, 1e-3, 1e-2, 0.05, 0.1, 0.2, 0.5)
 PRS_CLUMP_R2 = 0.1
@@ -61,101 +69,6 @@ _N_ALPHAS = 20
 _LOGISTIC_TOL = 1e-2  # a tighter tolerance changed held-out AUC by < 0.001 at 4x the time
 _TOL = 1e-3  # coordinate descent: 2-3x faster than 1e-4, the same held-out R² to 0.001
 _FOLDS = 5
-
-
-# --- features ---------------------------------------------------------------------------
-
-
-def variant_columns(matrix: DosageMatrix, ids: Sequence[str]) -> np.ndarray:
-    """Return the column of each variant id in ``matrix``, refusing ids it lacks."""
-    index = pd.Index(matrix.variants["id"].astype(str))
-    if not index.is_unique:
-        raise InputError("The matrix repeats variant ids; a model cannot find its SNPs in it.")
-    positions: np.ndarray = index.get_indexer(list(ids))
-    if (positions < 0).any():
-        lacking = [str(i) for i, p in zip(ids, positions, strict=True) if p < 0]
-        raise InputError(
-            f"The matrix lacks {len(lacking)} of the {len(ids)} variants the model needs, "
-            f"e.g. {', '.join(lacking[:3])}."
-        )
-    return positions
-
-
-def imputed(matrix: DosageMatrix, columns: np.ndarray, means: np.ndarray) -> np.ndarray:
-    """Return float64 dosages of some columns, a no-call set to the given (training) mean.
-
-    Unlike :meth:`DosageMatrix.to_float`, the fill value comes from the
-    training cohort, so one patient's missing call is not filled from that
-    patient alone.
-    """
-    block = np.asarray(matrix.dosages[:, columns])
-    values = block.astype(np.float64)
-    missing = block == MISSING
-    if missing.any():
-        values[missing] = np.broadcast_to(means, values.shape)[missing]
-    return values
-
-
-def called_means(matrix: DosageMatrix, columns: np.ndarray) -> np.ndarray:
-    """Return the mean called dosage of each column (0 where no sample is called)."""
-    means = np.zeros(len(columns))
-    for start in range(0, len(columns), _CHUNK):
-        block = np.asarray(matrix.dosages[:, columns[start : start + _CHUNK]])
-        calls = block != MISSING
-        total = np.where(calls, block, 0).sum(axis=0, dtype=np.float64)
-        count = calls.sum(axis=0)
-        means[start : start + _CHUNK] = np.divide(
-            total, count, out=np.zeros(len(total)), where=count > 0
-        )
-    return means
-
-
-@dataclass(frozen=True, eq=False)
-class Features:
-    """Named feature columns of some samples: SNP dosages, then covariates."""
-
-    values: np.ndarray
-    names: tuple[str, ...]
-
-    @cached_property
-    def _index(self) -> dict[str, int]:
-        return {name: i for i, name in enumerate(self.names)}
-
-    def positions(self, names: Sequence[str]) -> np.ndarray:
-        """Return the column of each name."""
-        return np.array([self._index[n] for n in names], dtype=np.int64)
-
-    def take(self, names: Sequence[str]) -> np.ndarray:
-        """Return the columns of some names, in that order."""
-        return self.values[:, self.positions(names)]
-
-    def rows(self, rows: np.ndarray) -> Features:
-        """Return some samples."""
-        return Features(self.values[rows], self.names)
-
-
-class Part(Protocol):
-    """A fitted predictor of a margin (a value, or log-odds) from named features."""
-
-    @property
-    def features(self) -> tuple[str, ...]:
-        """Names of the features read."""
-        ...
-
-    def margin(self, x: Features) -> np.ndarray:
-        """Return the margin of each sample."""
-        ...
-
-    def contributions(self, x: Features) -> np.ndarray:
-        """Return contributions per name of ``x`` and the bias; each row sums to the margin."""
-        ...
-
-
-def decision(estimator: Any, x: np.ndarray) -> np.ndarray:
-    """Return a fitted scikit-learn model's margin: log-odds of a classifier, else the value."""
-    classifier = hasattr(estimator, "predict_proba")
-    out = estimator.decision_function(x) if classifier else estimator.predict(x)
-    return np.asarray(out, dtype=np.float64).ravel()
 
 
 def _linear_contributions(
@@ -215,216 +128,6 @@ class ScorePart:
         coef = np.ravel(self.outer.coef_)
         weights = np.concatenate([coef[0] * self.betas, coef[1:]])
         return _linear_contributions(x, self.features, weights, self.centers, self.margin(x))
-
-
-@dataclass
-class Fitted:
-    """What fitting one kind produced: its predictor, bootstrap replicates and details."""
-
-    part: Part
-    bootstrap: list[Part]
-    details: dict[str, Any] = field(default_factory=dict)
-    oof: np.ndarray | None = None  # out-of-fold margins, when stacking or calibrating
-
-
-# --- principal components -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class PcaModel:
-    """Genotype principal components of a reference cohort, to score new samples in.
-
-    Dosages are standardised as Patterson et al. [1]_ do,
-    ``(x - 2p) / sqrt(2p(1 - p))`` with ``p`` the reference cohort's alt
-    allele frequency; a monomorphic variant gets weight 0, and a missing call
-    is set to the reference mean (a standardised 0).
-
-    Parameters
-    ----------
-    variants
-        Variant ids the components are defined on.
-    means
-        Reference mean dosage (``2p``) of each variant.
-    scales
-        ``sqrt(2p(1 - p))`` of each variant (0 for a monomorphic one).
-    loadings
-        Array ``(n_components, n_variants)``: the right singular vectors of
-        the standardised reference matrix, each signed so that its largest
-        absolute entry is positive.
-    singular_values
-        The singular values of the standardised reference matrix, largest first.
-    """
-
-    variants: tuple[str, ...]
-    means: np.ndarray
-    scales: np.ndarray
-    loadings: np.ndarray
-    singular_values: np.ndarray
-
-    @property
-    def n_components(self) -> int:
-        """Number of components."""
-        return int(self.loadings.shape[0])
-
-    def transform(self, matrix: DosageMatrix) -> np.ndarray:
-        """Project samples onto the reference components.
-
-        Parameters
-        ----------
-        matrix
-            Dosages of the samples; it must hold every variant of the model
-            (by id, in any order; other variants are ignored).
-
-        Returns
-        -------
-        numpy.ndarray
-            Array ``(n_samples, n_components)`` of PC scores. For the
-            reference samples these are the components
-            :func:`principal_components` returned.
-
-        Raises
-        ------
-        InputError
-            If the matrix lacks a variant of the model.
-        """
-        columns = variant_columns(matrix, self.variants)
-        return _product(matrix, columns, self.means, self.scales, self.loadings.T)
-
-
-def _standardised_block(
-    matrix: DosageMatrix, columns: np.ndarray, means: np.ndarray, scales: np.ndarray
-) -> np.ndarray:
-    block = np.asarray(matrix.dosages[:, columns])
-    z: np.ndarray = (block.astype(np.float64) - means) / np.where(scales > 0, scales, 1.0)
-    z[:, scales <= 0] = 0.0
-    z[block == MISSING] = 0.0
-    return z
-
-
-def _product(
-    matrix: DosageMatrix,
-    columns: np.ndarray,
-    means: np.ndarray,
-    scales: np.ndarray,
-    right: np.ndarray,
-) -> np.ndarray:
-    """Return ``Z @ right`` for the standardised columns ``Z``, a chunk of columns at a time."""
-    out = np.zeros((matrix.n_samples, right.shape[1]))
-    for start in range(0, len(columns), _CHUNK):
-        part = slice(start, start + _CHUNK)
-        out += _standardised_block(matrix, columns[part], means[part], scales[part]) @ right[part]
-    return out
-
-
-def _transposed_product(
-    matrix: DosageMatrix,
-    columns: np.ndarray,
-    means: np.ndarray,
-    scales: np.ndarray,
-    left: np.ndarray,
-) -> np.ndarray:
-    """Return ``Z.T @ left`` for the standardised columns ``Z``, a chunk of columns at a time."""
-    out = np.zeros((len(columns), left.shape[1]))
-    for start in range(0, len(columns), _CHUNK):
-        part = slice(start, start + _CHUNK)
-        out[part] = _standardised_block(matrix, columns[part], means[part], scales[part]).T @ left
-    return out
-
-
-def principal_components(
-    matrix: DosageMatrix,
-    n: int = 10,
-    *,
-    variants: Sequence[str] | None = None,
-    random_state: int = 0,
-) -> tuple[np.ndarray, PcaModel]:
-    """Compute genotype principal components by randomized SVD of standardised dosages.
-
-    The dosages are standardised as in EIGENSTRAT [1]_ and never held as
-    floats whole: every product with the matrix converts a chunk of columns
-    at a time. The singular vectors come from the randomized range finder of
-    Halko et al. [4]_ (``n + 10`` random directions, four power iterations
-    with re-orthonormalisation). The returned components are the projection
-    of the samples onto the loadings (``Z V``), computed by
-    :meth:`PcaModel.transform`, so a patient projected later is scored by
-    exactly the map the cohort was.
-
-    Parameters
-    ----------
-    matrix
-        Dosages of the reference cohort (after QC; LD pruning first is usual).
-    n
-        Number of components.
-    variants
-        Ids of the variants to use (e.g. an LD-pruned set); None for all.
-    random_state
-        Seed of the random directions.
-
-    Returns
-    -------
-    components : numpy.ndarray
-        Array ``(n_samples, n)`` of PC scores of the cohort.
-    model : PcaModel
-        The fitted projection, to score new samples with.
-
-    Raises
-    ------
-    ValueError
-        If ``n`` is not a positive int.
-    InputError
-        If ``n`` exceeds the samples or usable variants, or an id is unknown.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> dosages = rng.binomial(2, 0.3, size=(50, 40)).astype(np.int8)
-    >>> ids = [f"v{i}" for i in range(40)]
-    >>> variants = pd.DataFrame(
-    ...     {"chrom": "chr1", "pos": range(1, 41), "id": ids, "ref": "A", "alt": "G"}
-    ... )
-    >>> matrix = DosageMatrix(dosages, tuple(f"s{i}" for i in range(50)), variants)
-    >>> pcs, model = principal_components(matrix, 3)
-    >>> pcs.shape, model.loadings.shape
-    ((50, 3), (3, 40))
-    >>> bool(np.allclose(model.transform(matrix), pcs))
-    True
-    """
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(
-            f"The 'n' parameter of principal_components must be an int in the range [1, inf). "
-            f"Got {n!r} instead."
-        )
-    if variants is None:
-        columns = np.arange(matrix.n_variants)
-        ids = tuple(matrix.variants["id"].astype(str))
-    else:
-        ids = tuple(str(v) for v in variants)
-        columns = variant_columns(matrix, ids)
-    means = called_means(matrix, columns)
-    p = means / 2
-    scales = np.sqrt(2 * p * (1 - p))
-    usable = int(np.sum(scales > 0))
-    if n > min(matrix.n_samples, usable):
-        raise InputError(
-            f"Cannot compute {n} components from {matrix.n_samples} samples and {usable} "
-            "polymorphic variants."
-        )
-    k = min(n + _OVERSAMPLE, matrix.n_samples, usable)
-    rng = np.random.default_rng(random_state)
-    basis = np.linalg.qr(
-        _product(matrix, columns, means, scales, rng.standard_normal((len(columns), k)))
-    )[0]
-    for _ in range(_POWER_ITERATIONS):
-        back = np.linalg.qr(_transposed_product(matrix, columns, means, scales, basis))[0]
-        basis = np.linalg.qr(_product(matrix, columns, means, scales, back))[0]
-    small = _transposed_product(matrix, columns, means, scales, basis).T  # Q' Z, k x m
-    _, singular, right = np.linalg.svd(small, full_matrices=False)
-    loadings = right[:n]
-    # A deterministic sign, as scikit-learn's svd_flip: the largest |loading| is positive.
-    signs = np.sign(loadings[np.arange(n), np.argmax(np.abs(loadings), axis=1)])
-    loadings = loadings * np.where(signs == 0, 1.0, signs)[:, None]
-    model = PcaModel(ids, means, scales, loadings, singular[:n])
-    return model.transform(matrix), model
 
 
 # --- clumping and thresholding ------------------------------------------------------------

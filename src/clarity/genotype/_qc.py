@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from clarity.genotype._dosage import MISSING, DosageMatrix
-from clarity.genotype._readers import _allocate, _finish
+from clarity.genotype._storage import _allocate, _finish
 
 __all__ = ["QcReport", "allele_frequency", "call_rate", "hwe_pvalues", "quality_control"]
 
