@@ -23,6 +23,7 @@ from scipy.special import expit, logit
 from clarity.errors import InputError
 from clarity.genotype._features import Features, Fitted, Part
 from clarity.genotype._prs import PenalisedPart, split_rows
+from clarity.genotype._xgb import train_booster
 
 __all__ = ["BoostedPart", "StackedPart", "fit_xgboost", "logistic_fit", "logistic_line", "stack"]
 # Shallow trees (depth 3 still models a pair of interacting SNPs), a small learning rate,
@@ -115,15 +116,15 @@ def fit_xgboost(
     seed: int,
     params: Mapping[str, Any],
     resamples: list[np.ndarray],
+    client: Any = None,
 ) -> Fitted:
     """Fit XGBoost: rounds chosen by early stopping on a split, then refitted on every row.
 
     ``screens`` holds the SNPs for all rows and, when they were screened
     here, those screened on each fold's training rows, which the out-of-fold
-    refits (for stacking and calibration; ``cv`` None for none) read.
+    refits (for stacking and calibration; ``cv`` None for none) read. With a
+    Dask ``client`` every booster trains on the cluster's workers.
     """
-    import xgboost
-
     booster_params = {
         k: v for k, v in params.items() if k not in ("num_boost_round", "early_stopping_rounds")
     }
@@ -136,13 +137,14 @@ def fit_xgboost(
     names = (*full, *covariates)
     data = x.take(names)
     train, valid = split_rows(y, binary, seed)
-    probe = xgboost.train(
+    probe = train_booster(
         booster_params,
-        xgboost.DMatrix(data[train], label=y[train]),
-        num_boost_round=int(params["num_boost_round"]),
-        evals=[(xgboost.DMatrix(data[valid], label=y[valid]), "valid")],
+        data[train],
+        y[train],
+        rounds=int(params["num_boost_round"]),
+        valid=(data[valid], y[valid]),
         early_stopping_rounds=int(params["early_stopping_rounds"]),
-        verbose_eval=False,
+        client=client,
     )
     # Every later fit (on all rows, on resamples, on folds) runs the rounds early stopping
     # chose on 80 % of the rows, with no early stopping of its own: a resample holds about
@@ -150,10 +152,8 @@ def fit_xgboost(
     rounds = int(probe.best_iteration) + 1
 
     def refit(columns: Sequence[str], rows: np.ndarray) -> BoostedPart:
-        booster = xgboost.train(
-            booster_params,
-            xgboost.DMatrix(x.take(columns)[rows], label=y[rows]),
-            num_boost_round=rounds,
+        booster = train_booster(
+            booster_params, x.take(columns)[rows], y[rows], rounds=rounds, client=client
         )
         return BoostedPart(tuple(columns), booster)
 

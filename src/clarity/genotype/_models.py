@@ -206,6 +206,7 @@ def fit_trait_models(
     random_state: int = 0,
     xgb_params: Mapping[str, Any] | None = None,
     trait: str | None = None,
+    client: Any = None,
 ) -> dict[str, TraitModel]:
     """Fit genetic models of one trait: linear scores, XGBoost and their ensemble.
 
@@ -263,6 +264,12 @@ def fit_trait_models(
         results, and is not part of a model's version.
     trait
         Name of the trait; None for the SNP set's trait, or ``"trait"``.
+    client
+        A ``distributed.Client``: every XGBoost booster trains on the Dask
+        cluster's workers (``xgboost.dask``) rather than in this process.
+        Like ``nthread``, it is not part of a model's version; the boosters
+        match single-process ones within sketching noise (see
+        :mod:`clarity.genotype._xgb`).
 
     Returns
     -------
@@ -363,6 +370,7 @@ def fit_trait_models(
             seed=random_state,
             params=booster,
             resamples=resamples,
+            client=client,
         )
     if "ensemble" in chosen:
         fitted["ensemble"] = stack(fitted["elastic_net"], fitted["xgboost"], y, binary=binary)

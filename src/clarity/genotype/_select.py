@@ -25,6 +25,7 @@ import pandas as pd
 from clarity.errors import InputError
 from clarity.genotype._dosage import DosageMatrix
 from clarity.genotype._screen import _check_trait, associate
+from clarity.genotype._xgb import train_booster
 
 __all__ = ["SequentialTreeSelector", "SnpSet"]
 
@@ -375,26 +376,25 @@ class SequentialTreeSelector:
         y: np.ndarray,
         rows: tuple[np.ndarray, np.ndarray],
         params: dict[str, Any],
+        client: Any,
     ) -> tuple[np.ndarray, float, int]:
         """Fit one model; return each SNP column's total gain, the best score and iteration."""
-        import xgboost
-
         train, valid = rows
         names = [f"s{i}" for i in range(n_snps)] + [
             f"c{i}" for i in range(features.shape[1] - n_snps)
         ]
-        dtrain = xgboost.DMatrix(features[train], label=y[train], feature_names=names)
-        dvalid = xgboost.DMatrix(features[valid], label=y[valid], feature_names=names)
         booster_params = dict(params)
         num_round = int(booster_params.pop("num_boost_round"))
         patience = int(booster_params.pop("early_stopping_rounds"))
-        booster = xgboost.train(
+        booster = train_booster(
             booster_params,
-            dtrain,
-            num_boost_round=num_round,
-            evals=[(dvalid, "valid")],
+            features[train],
+            y[train],
+            rounds=num_round,
+            valid=(features[valid], y[valid]),
             early_stopping_rounds=patience,
-            verbose_eval=False,
+            feature_names=names,
+            client=client,
         )
         best = int(booster.best_iteration)
         # Gain of the trees up to the best iteration only: later trees fit noise.
@@ -410,6 +410,7 @@ class SequentialTreeSelector:
         *,
         covariates: np.ndarray | None = None,
         trait: str = "trait",
+        client: Any = None,
     ) -> Self:
         """Select the SNP set of a trait.
 
@@ -424,6 +425,10 @@ class SequentialTreeSelector:
             principal components, ...), or None.
         trait
             Name of the trait, recorded in the SNP set.
+        client
+            A ``distributed.Client``: every round's boosters train on the
+            Dask cluster's workers (``xgboost.dask``). Not part of the SNP
+            set's version.
 
         Returns
         -------
@@ -475,7 +480,9 @@ class SequentialTreeSelector:
         fits = 0
         while True:
             features = np.hstack([snps[:, current], extra])
-            gain, score, best = self._fit_once(features, len(current), y, rows, booster_params)
+            gain, score, best = self._fit_once(
+                features, len(current), y, rows, booster_params, client
+            )
             # Ties (often zero gain) keep the previous order: p-value order at first.
             order = np.lexsort((np.arange(len(current)), -gain))
             ranked, ranked_gain = current[order], gain[order]
