@@ -143,6 +143,29 @@ def test_read_vcf__samples_are_returned_in_the_requested_order(cohort, truth):
         np.testing.assert_array_equal(matrix.dosages, expected[[5, 0, 3]])
 
 
+def test_read_genotypes__positions_read_only_those_variants(cohort, truth):
+    samples, expected, variants = truth["cohort"]
+    picked = [3, 40, 41, 500, len(variants) - 1]
+    # Asked by position, in any order, with a chromosome as a VCF may spell it ('1').
+    wanted = [(variants["chrom"][i].removeprefix("chr"), int(variants["pos"][i])) for i in picked]
+    wanted = [*wanted[::-1], ("chr1", 1)]  # a position no file has is simply not found
+    for suffix in ("vcf.gz", "bed"):
+        matrix = read_genotypes(
+            cohort / "genotypes" / f"cohort.{suffix}",
+            positions=wanted,
+            samples=[samples[2], samples[0]],
+            chunk_variants=2,
+        )
+        assert list(matrix.variants["id"]) == [variants["id"][i] for i in picked]
+        np.testing.assert_array_equal(matrix.dosages, expected[[2, 0]][:, picked])
+    _, report = read_vcf_with_report(cohort / "genotypes" / "cohort.vcf.gz", positions=wanted)
+    assert (report.kept, report.not_wanted) == (5, len(variants) - 5)
+    with pytest.raises(ValueError, match=r"'positions' parameter must hold \(chrom, pos\) pairs"):
+        read_plink(cohort / "genotypes" / "cohort.bed", positions=[("chr1",)])
+    with pytest.raises(ValueError, match=r"'positions' parameter must be a collection"):
+        read_vcf(cohort / "genotypes" / "cohort.vcf.gz", positions="chr1:5")
+
+
 @pytest.mark.parametrize("suffix", ["vcf.gz", "bed"])
 def test_read_genotypes__unknown_sample_is_named(cohort, suffix):
     with pytest.raises(InputError, match=r"no sample named 'NOBODY'"):

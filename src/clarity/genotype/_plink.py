@@ -5,7 +5,7 @@ The layout and naming conventions are those of :mod:`clarity.genotype._readers`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from clarity.genotype._storage import (
     _select_samples,
     _unique_ids,
     _variant_table,
+    _wanted_positions,
 )
 
 __all__ = ["read_plink"]
@@ -33,6 +34,7 @@ def read_plink(
     samples: Sequence[str] | None = None,
     out: Path | str | None = None,
     chunk_variants: int = 10_000,
+    positions: Collection[tuple[str, int]] | None = None,
 ) -> DosageMatrix:
     """Read a PLINK 1 binary fileset (``.bed`` with ``.bim`` and ``.fam``) into dosages.
 
@@ -54,6 +56,10 @@ def read_plink(
         (variant-major, see the module docs); in memory when None.
     chunk_variants
         Variant columns read from the ``.bed`` at a time.
+    positions
+        ``(chrom, pos)`` pairs to read (``chrom`` as the result names it,
+        e.g. ``"chr1"``); only those columns of the ``.bed`` are decoded.
+        None reads every variant.
 
     Returns
     -------
@@ -122,13 +128,22 @@ def read_plink(
                 f"{expected} (truncated, or the .bim/.fam of another fileset)"
             )
         index: slice | np.ndarray = slice(None) if samples is None else np.asarray(rows, np.intp)
+        wanted = _wanted_positions(positions)
+        columns = np.arange(m)
+        if wanted is not None:
+            keep = [(c, p) in wanted for c, p in zip(table["chrom"], table["pos"], strict=True)]
+            columns = np.flatnonzero(keep)
+            table = table.iloc[columns].reset_index(drop=True)
         target = None if out is None else Path(out)
-        dosages = _allocate(len(rows), m, target)
+        dosages = _allocate(len(rows), len(columns), target)
         try:
-            for start in range(0, m, chunk_variants):
-                stop = min(start + chunk_variants, m)
+            for start in range(0, len(columns), chunk_variants):
+                stop = min(start + chunk_variants, len(columns))
+                part: slice | np.ndarray = (
+                    slice(start, stop) if wanted is None else columns[start:stop]
+                )
                 dosages[:, start:stop] = reader.read(
-                    index=np.s_[index, start:stop], dtype="int8", order="F"
+                    index=np.s_[index, part], dtype="int8", order="F"
                 )
             result = _finish(dosages, target)
         except BaseException as error:

@@ -7,7 +7,7 @@ conventions these helpers implement.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -155,3 +155,27 @@ class _Spool:
         self._handle.close()
         if self._out is not None:
             self._out.unlink(missing_ok=True)
+
+
+def _wanted_positions(
+    positions: Collection[tuple[str, int]] | None,
+) -> set[tuple[str, int]] | None:
+    """Return the ``positions`` a reader keeps, checked, with chromosomes named as it names them."""
+    if positions is None:
+        return None
+    if isinstance(positions, str):
+        raise ValueError(
+            "The 'positions' parameter must be a collection of (chrom, pos) pairs or None. "
+            f"Got the str {positions!r} instead."
+        )
+    wanted: set[tuple[str, int]] = set()
+    for item in positions:
+        try:
+            chrom, pos = item
+            wanted.add((_chromosome(str(chrom)), int(pos)))
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                "The 'positions' parameter must hold (chrom, pos) pairs such as ('chr1', 12345). "
+                f"Got {item!r} instead."
+            ) from error
+    return wanted

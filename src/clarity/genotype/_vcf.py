@@ -6,7 +6,7 @@ The layout and naming conventions are those of :mod:`clarity.genotype._readers`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from clarity.genotype._storage import (
     _Spool,
     _unique_ids,
     _variant_table,
+    _wanted_positions,
 )
 
 __all__ = ["ReadReport", "read_vcf", "read_vcf_with_report"]
@@ -48,6 +49,8 @@ class ReadReport:
     renamed_ids
         Columns whose id occurred more than once and was replaced by
         ``chrom:pos:ref:alt``.
+    not_wanted
+        Records at positions that ``positions`` did not ask for (not read).
     """
 
     records: int
@@ -56,6 +59,7 @@ class ReadReport:
     skipped_other: int
     variants: int
     renamed_ids: int
+    not_wanted: int = 0
 
 
 def read_vcf(
@@ -65,6 +69,7 @@ def read_vcf(
     out: Path | str | None = None,
     chunk_variants: int = 10_000,
     biallelic_only: bool = True,
+    positions: Collection[tuple[str, int]] | None = None,
 ) -> DosageMatrix:
     """Read a VCF or BCF into alt-allele dosages, streaming its records.
 
@@ -88,6 +93,10 @@ def read_vcf(
         Skip records with more than one ALT allele (counted). When False, such
         a record is split into one column per ALT allele, each counting copies
         of that allele (as ``bcftools norm -m-`` would).
+    positions
+        ``(chrom, pos)`` pairs to read (``chrom`` as the result names it,
+        e.g. ``"chr1"``); records elsewhere are passed over without decoding
+        their genotypes. None reads every record.
 
     Returns
     -------
@@ -111,6 +120,7 @@ def read_vcf(
         out=out,
         chunk_variants=chunk_variants,
         biallelic_only=biallelic_only,
+        positions=positions,
     )
     skipped = report.skipped_multiallelic + report.skipped_other
     if skipped:
@@ -131,6 +141,7 @@ def read_vcf_with_report(
     out: Path | str | None = None,
     chunk_variants: int = 10_000,
     biallelic_only: bool = True,
+    positions: Collection[tuple[str, int]] | None = None,
 ) -> tuple[DosageMatrix, ReadReport]:
     """Read a VCF or BCF into alt-allele dosages and count what was skipped.
 
@@ -146,6 +157,10 @@ def read_vcf_with_report(
         Variants decoded before they are written out.
     biallelic_only
         Skip records with more than one ALT allele; when False, split them.
+    positions
+        ``(chrom, pos)`` pairs to read (``chrom`` as the result names it,
+        e.g. ``"chr1"``); records elsewhere are passed over without decoding
+        their genotypes. None reads every record.
 
     Returns
     -------
@@ -169,6 +184,7 @@ def read_vcf_with_report(
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    wanted = _wanted_positions(positions)
     name = path.name
     try:
         reader = VCF(str(path), threads=1)  # lazy=True crashes cyvcf2 0.35 on .FORMAT
@@ -179,8 +195,8 @@ def read_vcf_with_report(
         names = list(reader.samples)
         if not names:
             raise CorruptVCF(f"{name}: the file has no sample columns")
-        positions = _select_samples(names, samples, name)
-        chosen = [names[i] for i in positions]
+        sample_rows = _select_samples(names, samples, name)
+        chosen = [names[i] for i in sample_rows]
         order: np.ndarray | None = None
         if samples is not None:
             # htslib decodes only the chosen samples, but keeps them in file order.
@@ -199,7 +215,7 @@ def read_vcf_with_report(
         ref: list[str] = []
         alt: list[str] = []
         record_of: list[int] = []
-        records = kept = multiallelic = other = 0
+        records = kept = multiallelic = other = not_wanted = 0
         last = "the header"
         iterator = iter(reader)
         while True:
@@ -214,6 +230,9 @@ def read_vcf_with_report(
             records += 1
             contig, position = _chromosome(variant.CHROM), int(variant.POS)
             last = f"{contig}:{position}"
+            if wanted is not None and (contig, position) not in wanted:
+                not_wanted += 1
+                continue
             alts: list[str] = list(variant.ALT)
             if not alts or "GT" not in variant.FORMAT:
                 other += 1
@@ -263,6 +282,7 @@ def read_vcf_with_report(
         skipped_other=other,
         variants=len(table),
         renamed_ids=renamed,
+        not_wanted=not_wanted,
     )
     return DosageMatrix(dosages=dosages, samples=tuple(chosen), variants=table), report
 
