@@ -36,6 +36,7 @@ def test_register_topic__refuses_reserved_and_conflicting_names(topics):
 def test_topic_spec__unknown_topic_lists_the_known_ones():
     assert topic_spec("ingest.mood").payload is MoodReport
     with pytest.raises(
-        ContractViolation, match=r"'ingest\.moods' is not a registered topic \(ingest\.actigraphy"
+        ContractViolation,
+        match=r"'ingest\.moods' is not a registered topic \(genotype\.trait_risk, ingest\.actigraphy",
     ):
         topic_spec("ingest.moods")

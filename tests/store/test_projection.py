@@ -23,6 +23,24 @@ def test_record_features__values_match_the_records():
     assert 0.9 < features["actigraphy.wear_fraction"].value < 1.0
     note = next(r for r in records if r.topic == "ingest.note")
     assert record_features(note) == []
+    risk = next(r for r in records if r.topic == "genotype.trait_risk").payload
+    assert features["genotype.depression_liability.score"].value == risk.score
+    assert features["genotype.depression_liability.percentile"].value == risk.percentile
+
+
+def test_record_features__an_unscored_trait_risk_has_no_features():
+    record = next(r for r in example_records(n_patients=1) if r.topic == "genotype.trait_risk")
+    unscored = record.payload.model_copy(
+        update={
+            "score": None,
+            "interval_lower": None,
+            "interval_upper": None,
+            "percentile": None,
+            "top_snps": (),
+            "reason": "too few of the model's variants",
+        }
+    )
+    assert record_features(record.model_copy(update={"payload": unscored})) == []
 
 
 def test_materialize__writes_once_and_resumes_from_the_group(tmp_path):

@@ -263,6 +263,7 @@ _FEATURE_CATEGORY = {
     "mood": ConsentCategory.mood,
     "actigraphy": ConsentCategory.wearable,
     "pgx": ConsentCategory.genomic,
+    "genotype": ConsentCategory.genomic,
     "hrv": ConsentCategory.physiology,
 }
 

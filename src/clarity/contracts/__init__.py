@@ -16,6 +16,12 @@ from clarity.contracts._avro import (
 )
 from clarity.contracts._deadletter import DeadLetter, FieldErrorRecord, OriginalFormat
 from clarity.contracts._envelope import CLARITY_NAMESPACE, Envelope, Producer, event_id_for
+from clarity.contracts._genotype import (
+    GenotypeModelKind,
+    GenotypeTraitRisk,
+    SnpContribution,
+    TraitName,
+)
 from clarity.contracts._ingest import (
     INSTRUMENTS,
     MINUTES_PER_WEEK,
@@ -120,6 +126,8 @@ __all__ = [
     "GenomeBuild",
     "GenotypeCallSetRef",
     "GenotypeFormat",
+    "GenotypeModelKind",
+    "GenotypeTraitRisk",
     "GuidanceAction",
     "GuidanceBasis",
     "GuidanceRecommendation",
@@ -152,10 +160,12 @@ __all__ = [
     "ResponseSource",
     "SchemaProblem",
     "Sex",
+    "SnpContribution",
     "SummaryCitation",
     "SummarySection",
     "SummarySentence",
     "TopicSpec",
+    "TraitName",
     "WearableAttention",
     "WearableDailyRisk",
     "WearableExplainRequest",

@@ -6,6 +6,7 @@ and registers it here, so that the whole contract is visible in one table.
 
 from __future__ import annotations
 
+from clarity.contracts._genotype import GenotypeTraitRisk
 from clarity.contracts._ingest import (
     ActigraphyWeek,
     ClinicalNote,
@@ -49,6 +50,11 @@ register_topic(
 )
 register_topic(
     "wearable.attention", WearableAttention, "PAT attention per minute of one explained window."
+)
+register_topic(
+    "genotype.trait_risk",
+    GenotypeTraitRisk,
+    "Genetic risk per patient and trait, with its top SNPs.",
 )
 register_topic("pgx.phenotype", PGxPhenotype, "Pharmacogene calls and phenotypes per patient.")
 register_topic("pgx.guidance", PGxGuidance, "CPIC guidance per patient and psychiatric drug.")

@@ -15,8 +15,10 @@ References
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -69,6 +71,69 @@ class PcaModel:
     def n_components(self) -> int:
         """Number of components."""
         return int(self.loadings.shape[0])
+
+    @property
+    def version(self) -> str:
+        """SHA-256 of the variants and every array: equal exactly when the projections are."""
+        digest = hashlib.sha256("\n".join(self.variants).encode("utf-8"))
+        for array in (self.means, self.scales, self.loadings, self.singular_values):
+            digest.update(np.ascontiguousarray(array, dtype="<f8").tobytes())
+        return digest.hexdigest()
+
+    def save(self, path: Path | str) -> None:
+        """Write the projection to a ``.npz`` file of plain arrays (no pickled objects).
+
+        Parameters
+        ----------
+        path
+            Target file, conventionally ``*.npz``.
+        """
+        with Path(path).open("wb") as handle:
+            np.savez(
+                handle,
+                variants=np.array(self.variants, dtype=str),
+                means=self.means,
+                scales=self.scales,
+                loadings=self.loadings,
+                singular_values=self.singular_values,
+                version=np.array(self.version),
+            )
+
+    @classmethod
+    def load(cls, path: Path | str) -> PcaModel:
+        """Read a projection written by :meth:`save`, refusing a changed file.
+
+        Parameters
+        ----------
+        path
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        PcaModel
+            The projection, scoring exactly as the saved one did.
+
+        Raises
+        ------
+        InputError
+            If the file is not such a file, or its arrays no longer hash to
+            the version it records.
+        """
+        try:
+            with np.load(Path(path), allow_pickle=False) as data:
+                model = cls(
+                    variants=tuple(str(v) for v in data["variants"]),
+                    means=np.asarray(data["means"], np.float64),
+                    scales=np.asarray(data["scales"], np.float64),
+                    loadings=np.asarray(data["loadings"], np.float64),
+                    singular_values=np.asarray(data["singular_values"], np.float64),
+                )
+                recorded = str(data["version"])
+        except (OSError, KeyError, ValueError) as error:
+            raise InputError(f"{path} is not a saved PcaModel: {error}") from error
+        if model.version != recorded:
+            raise InputError(f"Refusing {path}: its arrays changed after it was saved.")
+        return model
 
     def transform(self, matrix: DosageMatrix) -> np.ndarray:
         """Project samples onto the reference components.

@@ -9,6 +9,7 @@ from clarity.bus import Bus
 from clarity.contracts import (
     ActigraphyWeek,
     Envelope,
+    GenotypeTraitRisk,
     MedicationStatement,
     MoodReport,
     PatientDemographics,
@@ -69,6 +70,13 @@ def _values(record: Envelope) -> list[tuple[str, JsonValue]]:
         ]
     if isinstance(payload, ActigraphyWeek):
         return [("actigraphy.wear_fraction", round(sum(payload.wear) / len(payload.wear), 4))]
+    if isinstance(payload, GenotypeTraitRisk):
+        if payload.score is None:
+            return []
+        found = [(f"genotype.{payload.trait}.score", payload.score)]
+        if payload.percentile is not None:
+            found.append((f"genotype.{payload.trait}.percentile", payload.percentile))
+        return found
     if isinstance(payload, WearableDailyRisk):
         values: list[tuple[str, JsonValue]] = [("wearable.wear_fraction", payload.wear_fraction)]
         return values + [(f"wearable.{risk.head}.risk", risk.probability) for risk in payload.risks]

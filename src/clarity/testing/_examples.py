@@ -28,6 +28,8 @@ from clarity.contracts import (
     GenomeBuild,
     GenotypeCallSetRef,
     GenotypeFormat,
+    GenotypeModelKind,
+    GenotypeTraitRisk,
     GuidanceAction,
     GuidanceRecommendation,
     GuidanceStatus,
@@ -50,6 +52,7 @@ from clarity.contracts import (
     QuestionnaireObservation,
     RRIntervalSegment,
     Sex,
+    SnpContribution,
     SummaryCitation,
     SummarySection,
     SummarySentence,
@@ -375,7 +378,41 @@ def _patient_records(index: int, rng: np.random.Generator) -> list[tuple[str, da
     )
     records.append(("ingest.pgx", start, panel))
     records.extend(_pgx(panel, start + timedelta(minutes=10)))
+    records.append(("genotype.trait_risk", start, _trait_risk(index, rng)))
     return records
+
+
+def _trait_risk(index: int, rng: np.random.Generator) -> GenotypeTraitRisk:
+    probability = float(round(rng.uniform(0.05, 0.6), 4))
+    snps = [
+        SnpContribution(
+            variant_id=f"chr1:{10_000_000 + 1_000 * k}:A:G",
+            chrom="chr1",
+            pos=10_000_000 + 1_000 * k,
+            effect_allele="G",
+            dosage=int(rng.integers(0, 3)),
+            contribution=float(round(rng.normal(0, 0.2), 4)),
+        )
+        for k in range(3)
+    ]
+    return GenotypeTraitRisk(
+        trait="depression_liability",
+        model_kind=GenotypeModelKind.ensemble,
+        binary=True,
+        score=probability,
+        interval_lower=round(probability * 0.8, 4),
+        interval_upper=round(min(1.0, probability * 1.2), 4),
+        percentile=float(round(100 * probability, 1)),
+        reference_size=500,
+        top_snps=tuple(sorted(snps, key=lambda s: -abs(s.contribution))),
+        n_snps=120,
+        held_out_metric="auc",
+        held_out_value=0.71,
+        baseline_held_out_value=0.69,
+        model_version=hashlib.sha256(b"examples/model").hexdigest(),
+        panel_version=hashlib.sha256(b"examples/panel").hexdigest(),
+        sample_id=f"EX{index:04d}",
+    )
 
 
 _CYP2C19_EXAMPLES = {
