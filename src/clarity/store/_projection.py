@@ -73,7 +73,7 @@ def _values(record: Envelope) -> list[tuple[str, JsonValue]]:
     if isinstance(payload, GenotypeTraitRisk):
         if payload.score is None:
             return []
-        found = [(f"genotype.{payload.trait}.score", payload.score)]
+        found: list[tuple[str, JsonValue]] = [(f"genotype.{payload.trait}.score", payload.score)]
         if payload.percentile is not None:
             found.append((f"genotype.{payload.trait}.percentile", payload.percentile))
         return found
