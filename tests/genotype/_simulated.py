@@ -14,7 +14,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from clarity.genotype import VARIANT_COLUMNS, DosageMatrix
+from clarity.genotype import VARIANT_COLUMNS, DosageMatrix, TraitPanel, train_panel
 from clarity.synth._genetics import TraitTruth, simulate_genotypes, simulate_traits
 
 SEED = 7
@@ -96,3 +96,33 @@ def recovery(selected: list[int], proxies: list[set[int]]) -> tuple[float, float
     precision = len(chosen & tagged) / len(chosen) if chosen else 0.0
     recall = sum(bool(p & chosen) for p in proxies) / len(proxies) if proxies else 0.0
     return precision, recall
+
+
+PANEL_SAMPLES = 700  # the reference cohort of the panel tests; the other 300 are "patients"
+PANEL_TRAITS = ("additive", "depression_liability")
+
+
+@cache
+def panel_and_patients() -> tuple[TraitPanel, DosageMatrix]:
+    """Return a small panel trained on the first 700 people, and the other 300 as patients.
+
+    Two traits (one continuous, one 0/1), a 20-SNP selection from the 300
+    smallest p-values and 5 bootstrap replicates keep it to a few seconds.
+    """
+    data = simulated()
+    reference = data.matrix.subset(samples=np.arange(PANEL_SAMPLES))
+    patients = data.matrix.subset(samples=np.arange(PANEL_SAMPLES, SAMPLES))
+    phenotypes = pd.DataFrame(
+        {t: data.trait(t)[:PANEL_SAMPLES] for t in PANEL_TRAITS},
+        index=pd.Index(reference.samples, name="IID"),
+    )
+    panel = train_panel(
+        reference,
+        phenotypes,
+        n_pcs=2,
+        selector={"n_keep": 20, "prescreen": 300, "shrink": 0.25, "xgb_params": {"nthread": 1}},
+        n_bootstrap=5,
+        xgb_params={"nthread": 1},
+        random_state=1,
+    )
+    return panel, patients

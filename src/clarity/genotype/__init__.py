@@ -1,13 +1,15 @@
-"""Genotype service: per-trait genetic risk from VCF or PLINK (in progress, issue 8).
+"""Genotype service: per-trait genetic risk from VCF or PLINK.
 
 Readers into a compact int8 dosage matrix, quality control, association
 screening with LD clumping, a sequential tree-based SNP selector, and per-trait
 models against a linear polygenic score.
 """
 
+from clarity.genotype._align import Alignment, align_to
 from clarity.genotype._dosage import MISSING, VARIANT_COLUMNS, DosageMatrix
 from clarity.genotype._explain import contributions, top_contributions
 from clarity.genotype._models import evaluate, fit_trait_models
+from clarity.genotype._panel import TraitPanel
 from clarity.genotype._pca import PcaModel, principal_components
 from clarity.genotype._qc import (
     QcReport,
@@ -26,13 +28,16 @@ from clarity.genotype._readers import (
 )
 from clarity.genotype._screen import ASSOCIATION_COLUMNS, Association, associate, clump
 from clarity.genotype._select import SequentialTreeSelector, SnpSet
+from clarity.genotype._train import SELECTOR_DEFAULTS, train_panel
 from clarity.genotype._trait_model import KINDS, TraitModel
 
 __all__ = [
     "ASSOCIATION_COLUMNS",
     "KINDS",
     "MISSING",
+    "SELECTOR_DEFAULTS",
     "VARIANT_COLUMNS",
+    "Alignment",
     "Association",
     "DosageMatrix",
     "PcaModel",
@@ -41,6 +46,8 @@ __all__ = [
     "SequentialTreeSelector",
     "SnpSet",
     "TraitModel",
+    "TraitPanel",
+    "align_to",
     "allele_frequency",
     "associate",
     "call_rate",
@@ -57,4 +64,5 @@ __all__ = [
     "read_vcf",
     "read_vcf_with_report",
     "top_contributions",
+    "train_panel",
 ]
