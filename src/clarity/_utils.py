@@ -8,17 +8,20 @@ import os
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
-from clarity.errors import ConfigurationError
+from clarity.errors import ConfigurationError, InputError
 
 __all__ = [
     "enable_wal",
     "from_micros",
     "import_object",
     "read_or_create_key",
+    "referenced_file",
     "sha256_file",
     "to_micros",
 ]
@@ -153,3 +156,42 @@ def read_or_create_key(path: Path | str) -> bytes:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(secrets.token_bytes(32))
     return path.read_bytes()
+
+
+def referenced_file(uri: str, sha256: str, *, digest: Callable[[Path], str] = sha256_file) -> Path:
+    """Return the local file a bus record references, refusing one that changed since.
+
+    Large inputs (genotype call sets) stay in their files; the bus carries the
+    location and the SHA-256 of what ingest checked. A service reads only that
+    file: a changed file is not the file the record promised.
+
+    Parameters
+    ----------
+    uri
+        A plain path or a ``file://`` URI.
+    sha256
+        The digest the record carries.
+    digest
+        Computes a file's SHA-256 (a service passes a cached one).
+
+    Returns
+    -------
+    pathlib.Path
+        The file.
+
+    Raises
+    ------
+    InputError
+        If the URI is not local, or the file is missing or no longer has
+        the digest.
+    """
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        path = Path(unquote(parsed.path))
+    elif parsed.scheme == "" or len(parsed.scheme) == 1:  # a plain path (or a drive letter)
+        path = Path(uri)
+    else:
+        raise InputError(f"{uri}: only local files are read, not {parsed.scheme}:// URIs")
+    if not path.is_file() or digest(path) != sha256:
+        raise InputError(f"{uri}: missing or changed since it was referenced")
+    return path

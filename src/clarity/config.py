@@ -38,6 +38,7 @@ from clarity.errors import ConfigurationError
 __all__ = [
     "ApiSettings",
     "BusSettings",
+    "GenotypeSettings",
     "NotesSettings",
     "RegistrySettings",
     "SecuritySettings",
@@ -164,6 +165,26 @@ class NotesSettings(BaseModel):
     )
 
 
+class GenotypeSettings(BaseModel):
+    """How the genotype service scores patients, and where its training runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Train on a Dask cluster: a scheduler address such as "
+        "'tcp://scheduler:8786', or 'local' for a LocalCluster on this machine; "
+        "None trains in-process.",
+    )
+    top_snps: int = Field(default=5, ge=1, le=50, description="Variants listed per risk.")
+    max_missing: float = Field(
+        default=0.2,
+        ge=0.0,
+        lt=1.0,
+        description="Largest share of a model's variants a call set may lack and be scored.",
+    )
+
+
 class Settings(BaseSettings):
     """Settings of a Clarity installation.
 
@@ -190,6 +211,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     notes: NotesSettings = Field(default_factory=NotesSettings)
+    genotype: GenotypeSettings = Field(default_factory=GenotypeSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -5,6 +5,7 @@ from clarity.cli import (  # noqa: F401  (registers the commands)
     _bus,
     _demo,
     _eval,
+    _genotype,
     _ingest,
     _notes,
     _notes_eval,

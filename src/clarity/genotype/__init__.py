@@ -28,6 +28,7 @@ from clarity.genotype._readers import (
 )
 from clarity.genotype._screen import ASSOCIATION_COLUMNS, Association, associate, clump
 from clarity.genotype._select import SequentialTreeSelector, SnpSet
+from clarity.genotype._service import GenotypeService, GenotypeServiceReport, patient_covariates
 from clarity.genotype._train import SELECTOR_DEFAULTS, train_panel
 from clarity.genotype._trait_model import KINDS, TraitModel
 
@@ -40,6 +41,8 @@ __all__ = [
     "Alignment",
     "Association",
     "DosageMatrix",
+    "GenotypeService",
+    "GenotypeServiceReport",
     "PcaModel",
     "QcReport",
     "ReadReport",
@@ -56,6 +59,7 @@ __all__ = [
     "evaluate",
     "fit_trait_models",
     "hwe_pvalues",
+    "patient_covariates",
     "principal_components",
     "quality_control",
     "read_genotypes",

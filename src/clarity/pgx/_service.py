@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
-from clarity._utils import sha256_file
+from clarity._utils import referenced_file, sha256_file
 from clarity._version_info import __version__
 from clarity.bus import Bus, Consumer, Delivery
 from clarity.contracts import (
@@ -160,16 +159,7 @@ def _checked_path(ref: GenotypeCallSetRef, digest: Callable[[Path], str]) -> Pat
         raise InputError(
             f"{ref.uri}: {ref.genome_build.value} coordinates; the definitions are GRCh38"
         )
-    parsed = urlparse(ref.uri)
-    if parsed.scheme == "file":
-        path = Path(unquote(parsed.path))
-    elif parsed.scheme == "" or len(parsed.scheme) == 1:  # a plain path (or a drive letter)
-        path = Path(ref.uri)
-    else:
-        raise InputError(f"{ref.uri}: only local files are read, not {parsed.scheme}:// URIs")
-    if not path.is_file() or digest(path) != ref.sha256:
-        raise InputError(f"{ref.uri}: missing or changed since it was referenced")
-    return path
+    return referenced_file(ref.uri, ref.sha256, digest=digest)
 
 
 def _panel_results(panels: list[Envelope], medications: list[str]) -> dict[str, PGxPhenotype]:
