@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -414,3 +415,56 @@ def test_pgx_report__404_when_the_service_has_published_nothing(tmp_path):
         assert missing.status_code == 404 and missing.json()["title"] == "No PGx results"
     finally:
         context.close()
+
+
+def test_genotype_risks__newest_per_trait_for_the_clinician_and_audited(api):
+    from clarity.contracts import Envelope, GenotypeTraitRisk
+
+    patient = api.patients[0]
+    ruth = api.as_("ruth")
+    got = api.client.get(f"/patients/{patient}/genotype", headers=ruth)
+    assert got.status_code == 200, got.text
+    [first] = got.json()["risks"]
+    assert first["risk"]["trait"] == "depression_liability" and first["risk"]["top_snps"]
+    assert first["producer"]["model_name"] == "examples" and first["inputs"] == []
+    assert any(
+        e.action == "read:genotype.trait_risk" and e.actor == "ruth"
+        for e in api.context.audit.entries(patient_id=patient)
+    )
+    # A refreshed model republishes: the newest record of the trait is the one shown.
+    api.context.refresh()
+    old = next(
+        r.record
+        for r in api.context.store.timeline(patient, topics=["genotype.trait_risk"], limit=5)
+    )
+    payload = GenotypeTraitRisk.model_validate(
+        {**old["payload"], "score": 0.5, "interval_lower": 0.4, "interval_upper": 0.6}
+    )
+    newer = Envelope.model_validate(old).model_copy(
+        update={"event_id": uuid.uuid4(), "payload": payload}
+    )
+    newer = newer.model_copy(update={"produced_at": newer.produced_at.replace(year=2099)})
+    api.context.bus.publish_batch([newer])
+    [shown] = api.client.get(f"/patients/{patient}/genotype", headers=ruth).json()["risks"]
+    assert shown["risk"]["score"] == 0.5 and shown["event_id"] == str(newer.event_id)
+    # Another clinician's patient stays hidden.
+    hidden = api.client.get(f"/patients/{api.patients[1]}/genotype", headers=ruth)
+    assert hidden.status_code in (403, 404)
+
+
+def test_genotype_risks__need_genomic_consent_and_results(api, tmp_path):
+    patient = api.patients[2]
+    as_patient = api.as_("pat")
+    assert api.client.get(f"/patients/{patient}/genotype", headers=as_patient).status_code == 200
+    api.client.put(
+        f"/patients/{patient}/consent/genomic", json={"decision": "deny"}, headers=as_patient
+    )
+    refused = api.client.get(f"/patients/{patient}/genotype", headers=as_patient)
+    assert refused.status_code == 409 and "genomic" in refused.json()["detail"]
+    # Without consent the store's genotype features are withheld too.
+    detail = api.client.get(f"/patients/{patient}", headers=as_patient).json()
+    assert not any(k.startswith("genotype.") for k in detail["features"])
+    assert "genomic" in detail["withheld"]
+    admin = api.as_("admin")
+    nobody = api.client.get("/patients/p-nobody-here/genotype", headers=admin)
+    assert nobody.status_code == 404

@@ -124,6 +124,14 @@ def test_browser__clinician_signs_in_opens_a_patient_and_sees_the_chart(servers,
     # The PGx panel: the gene's call and the drug's CPIC recommendation with its citation.
     panel = browser.find_element(By.ID, "panel-pgx").text
     assert "CYP2C19" in panel and "escitalopram" in panel and "PMID 37032427" in panel
+    # The genotype panel: the trait's score, its percentile bar and the SNPs that moved it.
+    genetic = browser.find_element(By.ID, "panel-genotype")
+    assert "depression_liability" in genetic.text and "held-out AUC" in genetic.text
+    bar = genetic.find_element(By.CSS_SELECTOR, ".percentile-bar")
+    assert (
+        0 < bar.size["width"] < genetic.find_element(By.CSS_SELECTOR, ".percentile").size["width"]
+    )
+    assert genetic.find_elements(By.CSS_SELECTOR, "ul.snps li")
     # The notes summary: clicking a sentence's citation shows its redacted source, span marked.
     summary = browser.find_element(By.ID, "panel-notes-summary")
     assert "Plan" in summary.text and "extractive" in summary.text

@@ -46,6 +46,8 @@ from clarity.sdk._models import (
     ExplanationRequestOut,
     FeatureOut,
     FileReportOut,
+    GenotypeRiskOut,
+    GenotypeRisks,
     IngestReportOut,
     Me,
     PatientDetail,
@@ -718,6 +720,72 @@ def get_pgx_report(
             patient_id, genes, drugs, generated_at=when, producer=newest.record["producer"]
         )
         return Response(json.dumps(body), media_type="application/json")
+
+
+# ---------------------------------------------------------------------------- genotype
+
+
+@router.get(
+    "/patients/{patient_id}/genotype",
+    response_model=GenotypeRisks,
+    tags=["genotype"],
+    summary="The patient's genetic risk per trait",
+    responses={
+        404: {"description": "The genotype service has no result for this patient."},
+        409: {"description": "The patient has not consented to the use of genomic data."},
+    },
+)
+def get_genotype_risks(
+    request: Request,
+    who: Annotated[Caller, Depends(caller)],
+    patient_id: Annotated[str, PathParam(pattern=_PATIENT_PATH)],
+) -> GenotypeRisks:
+    """Return the newest ``genotype.trait_risk`` of each trait.
+
+    Each risk carries its score (or why it was not scored), bootstrap
+    interval, percentile in the reference cohort, top SNPs, the held-out
+    metric of its model beside the linear score's, and the model, SNP-set and
+    panel versions. Needs genomic consent (409 otherwise); 404 when the
+    genotype service has published nothing for the patient.
+    """
+    require_patient(who, patient_id, request)
+    who.context.refresh()
+    with audited(who, request, patient_id, "read:genotype.trait_risk"):
+        if not who.context.access.allowed(patient_id, ConsentCategory.genomic):
+            raise Problem(
+                409,
+                "no-consent",
+                "No consent",
+                f"{patient_id} has not consented to the use of genomic data",
+            )
+        rows = _latest_rows(who, patient_id, ["genotype.trait_risk"])
+        if not rows:
+            raise Problem(
+                404,
+                "no-genotype",
+                "No genotype results",
+                f"the genotype service has published nothing for {patient_id}",
+            )
+        newest: dict[str, Any] = {}
+        for row in rows:
+            trait = row.record["payload"]["trait"]
+            key = (str(row.record["produced_at"]), row.offset)
+            if trait not in newest or key > newest[trait][0]:
+                newest[trait] = (key, row)
+        return GenotypeRisks(
+            patient_id=patient_id,
+            risks=[
+                GenotypeRiskOut(
+                    event_id=str(row.record["event_id"]),
+                    observed_at=row.record["observed_at"],
+                    produced_at=row.record["produced_at"],
+                    producer=dict(row.record["producer"]),
+                    inputs=[str(i) for i in row.record["inputs"]],
+                    risk=dict(row.record["payload"]),
+                )
+                for _, (_, row) in sorted(newest.items())
+            ],
+        )
 
 
 # ---------------------------------------------------------------------------- ingest and audit

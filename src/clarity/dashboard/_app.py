@@ -21,6 +21,7 @@ import httpx
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
+from clarity.dashboard._genotype import genotype_panel
 from clarity.dashboard._notes import notes_panel, register_notes_callbacks
 from clarity.dashboard._pgx import pgx_panel
 from clarity.dashboard._wearable import register_wearable_callbacks, wearable_panel
@@ -462,6 +463,7 @@ def _patient_page(api: ClarityClient, patient_id: str) -> Any:
     pgx = by_topic.get("ingest.pgx", [])
     wearable = wearable_panel(api, patient_id) if "wearable" not in detail.withheld else None
     genomics = pgx_panel(api, patient_id) if "genomic" not in detail.withheld else None
+    genetic_risk = genotype_panel(api, patient_id) if "genomic" not in detail.withheld else None
     summary = notes_panel(api, patient_id) if "notes" not in detail.withheld else None
     alerts = (
         list(api.timeline(patient_id, topics=["notes.crisis_alert"]))
@@ -478,6 +480,7 @@ def _patient_page(api: ClarityClient, patient_id: str) -> Any:
         for title, topic, empty in _SERVICE_PANELS
         if not (topic == "wearable.daily_risk" and wearable is not None)
         and not (topic == "pgx.guidance" and genomics is not None)
+        and not (topic == "genotype.trait_risk" and genetic_risk is not None)
         and not (topic == "notes.crisis_alert" and alerts)
         and not (topic == "notes.summary" and summary is not None)
     ]
@@ -520,6 +523,7 @@ def _patient_page(api: ClarityClient, patient_id: str) -> Any:
             html.H2("Services"),
             *([wearable] if wearable is not None else []),
             *([genomics] if genomics is not None else []),
+            *([genetic_risk] if genetic_risk is not None else []),
             *([summary] if summary is not None else []),
             html.Div(panels, className="panels"),
         ]

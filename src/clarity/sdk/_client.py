@@ -19,6 +19,7 @@ from clarity.sdk._models import (
     ExplanationRequest,
     ExplanationRequestOut,
     FeatureOut,
+    GenotypeRisks,
     IngestReportOut,
     Me,
     PatientDetail,
@@ -435,6 +436,21 @@ class ClarityClient:
         """
         path = f"/patients/{patient_id}/pgx/report"
         return self._send("GET", path, params={"format": "html"}).text
+
+    def genotype_risks(self, patient_id: str) -> GenotypeRisks:
+        """Return the patient's newest genetic risk per trait.
+
+        Parameters
+        ----------
+        patient_id
+            The patient's pseudonym.
+
+        Returns
+        -------
+        GenotypeRisks
+            One risk per trait, with its model lineage.
+        """
+        return self._model("GET", f"/patients/{patient_id}/genotype", GenotypeRisks)
 
     def cohort_feature(self, feature: str) -> list[CohortValue]:
         """Return a numeric feature across consenting patients (researchers, admins).

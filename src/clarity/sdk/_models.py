@@ -142,6 +142,26 @@ class ExplanationRequestOut(BaseModel):
     duplicate: bool = Field(description="True when the same request was already queued.")
 
 
+class GenotypeRiskOut(BaseModel):
+    """A patient's newest genetic risk for one trait (a ``genotype.trait_risk`` record)."""
+
+    event_id: str
+    observed_at: datetime
+    produced_at: datetime
+    producer: dict[str, Any] = Field(description="Service, model name, version and run.")
+    inputs: list[str] = Field(description="The call-set records it was computed from.")
+    risk: dict[str, Any] = Field(
+        description="The payload: score or reason, interval, percentile, top SNPs, versions."
+    )
+
+
+class GenotypeRisks(BaseModel):
+    """A patient's newest genetic risk per trait."""
+
+    patient_id: str
+    risks: list[GenotypeRiskOut] = Field(description="One per trait, sorted by trait.")
+
+
 class CohortValue(BaseModel):
     """A pseudonymised feature value for research."""
 
