@@ -79,6 +79,9 @@ def test_demo__generates_ingests_consumes_and_is_idempotent(tmp_path):
     assert "notes read" in notes and "redacted" in notes and "2 fact-checked summaries" in notes
     pgx = next(line for line in first.output.splitlines() if "drug guidance records" in line)
     assert pgx.strip().startswith("2 patients:")
+    # The genotype service: trained on the reference panel, every patient scored on each trait.
+    genotype = next(line for line in first.output.splitlines() if "trait risks published" in line)
+    assert "2 patients scored, 8 trait risks published (0 not scored)" in genotype
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output
     assert "reusing it" in second.output

@@ -2,8 +2,8 @@
 
 It generates a synthetic cohort in real file formats, ingests it through the
 real readers onto the embedded bus, consumes the records back through a
-consumer group, fills the feature store and prints what arrived. Later issues
-add the services, the API and the dashboard.
+consumer group, fills the feature store, runs the services (wearable, notes,
+PGx, genotype) and serves the API and the dashboard.
 """
 
 from __future__ import annotations
@@ -60,6 +60,12 @@ def demo(
         bool,
         typer.Option(
             help="Find crisis language, redact PHI and draft cited summaries of the notes."
+        ),
+    ] = True,
+    genotype: Annotated[
+        bool,
+        typer.Option(
+            help="Train per-trait genetic risk models on the reference panel and score patients."
         ),
     ] = True,
     pgx_training_patients: Annotated[
@@ -145,6 +151,8 @@ def demo(
         )
     if pgx:
         _run_pgx(settings, cohort, pgx_training_patients)
+    if genotype:
+        _run_genotype(settings, cohort)
     store = open_store(settings)
     try:
         with open_bus(settings) as bus:
@@ -266,6 +274,38 @@ def _run_pgx(settings: Settings, cohort: Path, training_patients: int) -> None:
     )
 
 
+def _run_genotype(settings: Settings, cohort: Path) -> None:
+    """Train (or reuse) the panel on the cohort's reference panel, then score every patient."""
+    from clarity.cli._genotype import metrics_table, run_service, train_and_register
+    from clarity.errors import InputError
+
+    console.print(
+        "Genotype service: sequential tree-based SNP selection, XGBoost per trait on the "
+        "selected SNPs and principal components, against a linear polygenic score; trained "
+        "on the cohort's reference panel (not patients)"
+    )
+    genotypes = cohort / "genotypes"
+    try:
+        version, panel = train_and_register(
+            settings,
+            genotypes / "reference.bed",
+            genotypes / "phenotypes.tsv",
+            n_bootstrap=20,
+            reuse=True,
+            say=lambda line: console.print(f"  {line}"),
+        )
+    except (InputError, ValueError) as error:
+        console.print(f"  [yellow]skipped[/]: {error}")
+        return
+    console.print(metrics_table(panel))
+    report = run_service(settings)
+    console.print(
+        f"  genotype.traits v{version.version}: {report.patients:,} patients scored, "
+        f"{report.risks:,} trait risks published ({report.unscored:,} not scored); "
+        f"{report.rejected:,} call sets rejected."
+    )
+
+
 def _demo_users(settings: Settings) -> list[str]:
     """Create the demo's users (idempotent) and describe how to sign in."""
     from clarity.cli._serve import DEMO_PASSWORD
@@ -318,8 +358,9 @@ def _patient_table(store: FeatureStore, *, limit: int) -> Table:
         "actigraphy.wear_fraction",
         "wearable.depression.risk",
         "wearable.poor_sleep.risk",
+        "genotype.depression_liability.percentile",
     )
-    headers = ("PHQ-9", "GAD-7", "mood", "sleep h", "wear", "PAT dep.", "PAT sleep")
+    headers = ("PHQ-9", "GAD-7", "mood", "sleep h", "wear", "PAT dep.", "PAT sleep", "gen. %ile")
     table.add_column("patient (pseudonym)", no_wrap=True)
     for header in headers:
         table.add_column(header, justify="right")

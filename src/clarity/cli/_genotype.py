@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,10 +54,15 @@ def dask_client(address: str | None) -> Iterator[Any]:
         return
     from distributed import Client, LocalCluster
 
+    # The scheduler and nannies log every start and stop at INFO; the CLI shows results.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if address == "local":
         with (
             LocalCluster(  # type: ignore[no-untyped-call]
-                n_workers=2, threads_per_worker=1, dashboard_address=None
+                n_workers=2,
+                threads_per_worker=1,
+                dashboard_address=None,
+                silence_logs=logging.WARNING,
             ) as cluster,
             Client(cluster) as client,  # type: ignore[no-untyped-call]
         ):

@@ -12,7 +12,9 @@ Distributed training is not bit-identical to single-process training: the
 quantile sketch is merged across partitions and each worker draws its own
 row subsamples. On continuous covariates the histogram cut points can move;
 dosages (three values) are cut the same way. The tests check that the two
-give the same held-out accuracy within a tolerance.
+give the same held-out accuracy within a tolerance. The tracker that connects
+the workers writes one "Task [xgboost.dask-N] got rank N" line per worker and
+booster to standard error, from native code that Python's logging never sees.
 
 References
 ----------
