@@ -544,6 +544,40 @@ def test_fit_trait_models__refuses_bad_inputs():
         fit_trait_models(matrix, y, covariates=covariates.iloc[:10])
 
 
+def test_fit_trait_models__reselect_chooses_each_folds_snps_without_its_held_out_rows(
+    monkeypatch,
+):
+    from tests.genotype._simulated import simulated
+
+    data = simulated()
+    matrix = data.matrix.subset(samples=np.arange(400), variants=np.arange(0, 4_000, 4))
+    y = data.trait("dominance")[:400]
+    selector = SequentialTreeSelector(n_keep=10, prescreen=100, shrink=0.25, xgb_params=XGB)
+    snp_set = selector.fit(matrix, y, trait="dominance").snp_set_
+    seen: list[set[str]] = []
+    original = SequentialTreeSelector.fit
+
+    def recording(self, m, *args, **kwargs):
+        seen.append(set(m.samples))
+        return original(self, m, *args, **kwargs)
+
+    monkeypatch.setattr(SequentialTreeSelector, "fit", recording)
+    models = fit_trait_models(
+        matrix, y, snp_set=snp_set, reselect=selector, n_bootstrap=0, xgb_params=XGB
+    )
+    # One selection per fold, each on that fold's training rows only: 4/5 of the samples.
+    assert len(seen) == 5
+    assert all(len(rows) == 320 for rows in seen)
+    assert set().union(*(set(matrix.samples) - rows for rows in seen)) == set(matrix.samples)
+    # The final model reads the given set; the choice is part of the models' parameters.
+    assert models["xgboost"].snp_ids == snp_set.variants
+    assert models["ensemble"].params["xgboost"]["screen"] == "snp_set, reselected per fold"
+    plain = fit_trait_models(matrix, y, snp_set=snp_set, kinds=("xgboost",), n_bootstrap=0)
+    assert plain["xgboost"].version != models["xgboost"].version
+    with pytest.raises(ValueError, match="'reselect' parameter"):
+        fit_trait_models(matrix, y, reselect=selector)
+
+
 def test_fit_trait_models__binary_trait_without_covariates():
     matrix, y, _ = constructed()
     case = (y > np.quantile(y, 0.7)).astype(float)

@@ -90,7 +90,7 @@ from clarity.genotype._prs import (
     folds,
 )
 from clarity.genotype._screen import Association, _check_trait, associate, clump
-from clarity.genotype._select import SnpSet, _data_digest
+from clarity.genotype._select import SequentialTreeSelector, SnpSet, _data_digest
 from clarity.genotype._trait_model import KINDS, Kind, TraitModel, _canonical
 
 __all__ = ["evaluate", "fit_trait_models"]
@@ -145,6 +145,19 @@ def _tree_snps(matrix: DosageMatrix, table: pd.DataFrame) -> list[str]:
     return index[:TREE_SCREEN]
 
 
+def _like(selector: SequentialTreeSelector) -> SequentialTreeSelector:
+    """Return an unfitted selector with the same parameters."""
+    return SequentialTreeSelector(
+        n_keep=selector.n_keep,
+        shrink=selector.shrink,
+        rounds=selector.rounds,
+        xgb_params=selector.xgb_params,
+        objective=selector.objective,
+        random_state=selector.random_state,
+        prescreen=selector.prescreen,
+    )
+
+
 def _screens(
     matrix: DosageMatrix,
     y: np.ndarray,
@@ -154,11 +167,14 @@ def _screens(
     cv: list[tuple[np.ndarray, np.ndarray]],
     needed: set[str],
     snp_set: SnpSet | None,
+    reselect: SequentialTreeSelector | None = None,
+    client: Any = None,
 ) -> dict[str, tuple[list[str], list[list[str]] | None]]:
     """Return, per screened kind, its SNPs on all rows and on each fold's training rows.
 
     One association test on all rows and one per fold serve both kinds; LD
-    for clumping is measured on all rows, which uses no outcome.
+    for clumping is measured on all rows, which uses no outcome. A given SNP
+    set serves all rows; with ``reselect`` each fold selects its own.
     """
     test: Literal["linear", "logistic"] = "logistic" if binary else "linear"
     trees = "xgboost" in needed and snp_set is None
@@ -184,7 +200,23 @@ def _screens(
     if "xgboost" in needed:
         if snp_set is not None:
             variant_columns(matrix, snp_set.variants)  # fail early on unknown ids
-            out["xgboost"] = (list(snp_set.variants), None)
+            folded = None
+            if reselect is not None:
+                folded = [
+                    list(
+                        _like(reselect)
+                        .fit(
+                            matrix.subset(samples=train),
+                            y[train],
+                            covariates=None if covariates is None else covariates[train],
+                            trait=snp_set.trait,
+                            client=client,
+                        )
+                        .snp_set_.variants
+                    )
+                    for train, _ in cv
+                ]
+            out["xgboost"] = (list(snp_set.variants), folded)
         else:
             boosted = [_tree_snps(matrix, t) for t in tables]
             out["xgboost"] = (boosted[0], boosted[1:])
@@ -206,6 +238,7 @@ def fit_trait_models(
     random_state: int = 0,
     xgb_params: Mapping[str, Any] | None = None,
     trait: str | None = None,
+    reselect: SequentialTreeSelector | None = None,
     client: Any = None,
 ) -> dict[str, TraitModel]:
     """Fit genetic models of one trait: linear scores, XGBoost and their ensemble.
@@ -264,6 +297,13 @@ def fit_trait_models(
         results, and is not part of a model's version.
     trait
         Name of the trait; None for the SNP set's trait, or ``"trait"``.
+    reselect
+        With ``snp_set``: the selector that chose it (unfitted, or fitted; only
+        its parameters are used). Each fold of the out-of-fold refits then
+        selects its own SNPs on its training rows, as the linear screens do,
+        so the stacking weights and XGBoost's calibration are not fitted on
+        predictions whose SNPs were chosen with the rows predicted. Costs one
+        selection per fold.
     client
         A ``distributed.Client``: every XGBoost booster trains on the Dask
         cluster's workers (``xgboost.dask``) rather than in this process.
@@ -302,6 +342,13 @@ def fit_trait_models(
         binary = zero_one
     elif binary and not zero_one:
         raise InputError("A binary trait must be 0/1 with both classes.")
+    if reselect is not None and (
+        snp_set is None or not isinstance(reselect, SequentialTreeSelector)
+    ):
+        raise ValueError(
+            "The 'reselect' parameter of fit_trait_models must be a SequentialTreeSelector, "
+            f"given with a snp_set. Got {type(reselect).__name__} with snp_set={snp_set!r}."
+        )
     if snp_set is not None and trait is not None and snp_set.trait != trait:
         raise InputError(f"The SNP set was selected for {snp_set.trait!r}, not for {trait!r}.")
     name = trait if trait is not None else (snp_set.trait if snp_set is not None else "trait")
@@ -319,7 +366,9 @@ def fit_trait_models(
         },
         "elastic_net": {"screen": LINEAR_SCREEN},
         "xgboost": {
-            "screen": "snp_set" if snp_set is not None else TREE_SCREEN,
+            "screen": TREE_SCREEN
+            if snp_set is None
+            else ("snp_set, reselected per fold" if reselect is not None else "snp_set"),
             "xgb_params": {k: v for k, v in booster.items() if k not in _RESOURCES},
         },
     }
@@ -333,7 +382,18 @@ def fit_trait_models(
     needed = set(chosen) | ({"elastic_net", "xgboost"} if "ensemble" in chosen else set())
     resamples = _resamples(y, binary, n_bootstrap, random_state)
     cv = folds(y, binary, random_state)
-    screens = _screens(matrix, y, cov_array, binary=binary, cv=cv, needed=needed, snp_set=snp_set)
+    oof_boosted = binary or "ensemble" in chosen
+    screens = _screens(
+        matrix,
+        y,
+        cov_array,
+        binary=binary,
+        cv=cv,
+        needed=needed,
+        snp_set=snp_set,
+        reselect=reselect if oof_boosted and "xgboost" in needed else None,
+        client=client,
+    )
     fitted: dict[str, Fitted] = {}
     snps = {kind: full for kind, (full, _) in screens.items()}
     if "prs_ct" in needed:
@@ -365,7 +425,7 @@ def fit_trait_models(
             y,
             screens=screens["xgboost"],
             covariates=cov.names,
-            cv=cv if binary or "ensemble" in chosen else None,
+            cv=cv if oof_boosted else None,
             binary=binary,
             seed=random_state,
             params=booster,

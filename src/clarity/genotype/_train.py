@@ -8,7 +8,8 @@
 3. a random split into training and held-out samples;
 4. per trait, on the training samples: the sequential tree-based SNP
    selection, then every kind of model (the linear score, the elastic net,
-   XGBoost on the selected SNPs plus covariates, their ensemble);
+   XGBoost on the selected SNPs plus covariates, their ensemble), each fold
+   of the ensemble's cross-validation selecting its own SNPs;
 5. per trait, on the held-out samples: every kind's metrics, and the served
    kind's scores, which become the reference distribution of percentiles.
 
@@ -221,7 +222,8 @@ def train_panel(
         cov_train = design.iloc[train_rows].reset_index(drop=True)
         cov_test = design.iloc[test_rows].reset_index(drop=True)
         has_cov = bool(len(design.columns))
-        selected = SequentialTreeSelector(random_state=random_state, **chosen).fit(
+        trait_selector = SequentialTreeSelector(random_state=random_state, **chosen)
+        selected = trait_selector.fit(
             train,
             y_all[train_rows],
             covariates=cov_train.to_numpy() if has_cov else None,
@@ -234,6 +236,7 @@ def train_panel(
             y_all[train_rows],
             covariates=cov_train if has_cov else None,
             snp_set=snp_set,
+            reselect=trait_selector,
             n_bootstrap=n_bootstrap,
             random_state=random_state,
             xgb_params=xgb_params,

@@ -20,10 +20,13 @@ import msprime
 import numpy as np
 
 __all__ = [
+    "ARCHITECTURES",
     "CONTIGS",
     "Genotypes",
+    "SimulatedTrait",
     "TraitTruth",
     "simulate_genotypes",
+    "simulate_trait",
     "simulate_traits",
     "vcf_lines",
 ]
@@ -198,6 +201,114 @@ def simulate_traits(genotypes: Genotypes, seed: int, *, h2: float = 0.5) -> Trai
         for i, b in zip(liability_idx, effects, strict=True)
     ]
     return TraitTruth(values=values, genetic=genetic, causal=causal)
+
+
+ARCHITECTURES = ("additive", "dominance", "epistasis", "pure_epistasis", "liability")
+"""Trait architectures :func:`simulate_trait` builds."""
+
+
+@dataclass
+class SimulatedTrait:
+    """One simulated trait: its values, genetic part and causal columns."""
+
+    architecture: str
+    values: np.ndarray
+    genetic: np.ndarray
+    causal: np.ndarray  # column indices into the dosage matrix, unique and sorted
+    h2: float
+
+
+def simulate_trait(
+    dosages: np.ndarray,
+    architecture: str,
+    *,
+    n_causal: int = 40,
+    h2: float = 0.5,
+    prevalence: float = 0.2,
+    seed: int = 0,
+) -> SimulatedTrait:
+    """Simulate one trait of a named genetic architecture on a dosage matrix.
+
+    Causal variants are drawn among the common ones (allele frequency 5 to
+    95 %), and the genetic part is scaled to explain ``h2`` of the variance.
+
+    - ``additive``: ``sum(beta * x)``, normal effects.
+    - ``dominance``: small additive effects plus a heterozygote deviation of
+      1 to 2 (either sign) at each variant, so the dosage-linear fit misses
+      most of it.
+    - ``epistasis``: ``n_causal / 2`` pairs, each acting when both carry a
+      minor allele (``gamma * [x_i > 0] * [x_j > 0]``, allele orientation
+      chosen so that the minor allele is the one counted): a non-additive
+      trait whose variants still have marginal effects, so they can be found
+      one at a time (as in duplicate or complementary gene action).
+    - ``pure_epistasis``: pairs acting through the product of centred
+      dosages only, with no marginal effect at all; a greedy tree or a
+      marginal test cannot find such a variant on its own.
+    - ``liability``: an additive liability thresholded at ``prevalence``
+      (0/1 values); ``genetic`` is the liability's genetic part.
+
+    Parameters
+    ----------
+    dosages
+        Samples x variants, 0/1/2.
+    architecture
+        One of :data:`ARCHITECTURES`.
+    n_causal
+        Causal variants (pairs take two each).
+    h2
+        Share of the variance the genetic part explains (of the liability
+        for ``liability``).
+    prevalence
+        Share of cases of a ``liability`` trait.
+    seed
+        Seed of the causal draw, the effects and the noise.
+
+    Returns
+    -------
+    SimulatedTrait
+        Standardised values (0/1 for ``liability``), the genetic part and
+        the causal columns.
+
+    Raises
+    ------
+    ValueError
+        If the architecture is unknown, or there are too few common variants.
+    """
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            "Invalid value for the 'architecture' parameter. Allowed values are "
+            f"{', '.join(repr(a) for a in ARCHITECTURES)}, but got {architecture!r} instead."
+        )
+    rng = np.random.default_rng([seed, 7, ARCHITECTURES.index(architecture)])
+    x = dosages.astype(np.float64)
+    freq = x.mean(axis=0) / 2
+    common = np.flatnonzero((freq > 0.05) & (freq < 0.95))
+    if len(common) < n_causal:
+        raise ValueError(f"{len(common)} common variants; {n_causal} causal ones asked for.")
+    chosen = rng.choice(common, size=n_causal, replace=False)
+    if architecture in ("additive", "liability"):
+        genetic = x[:, chosen] @ rng.normal(0, 1, n_causal)
+    elif architecture == "dominance":
+        het = (x[:, chosen] == 1).astype(np.float64)
+        deviation = rng.choice([-1.0, 1.0], n_causal) * rng.uniform(1.0, 2.0, n_causal)
+        genetic = x[:, chosen] @ rng.normal(0, 0.3, n_causal) + het @ deviation
+    else:
+        pairs = chosen[: 2 * (n_causal // 2)].reshape(-1, 2)
+        gamma = rng.normal(0, 1, len(pairs))
+        genetic = np.zeros(len(x))
+        for g, (i, j) in zip(gamma, pairs, strict=True):
+            if architecture == "pure_epistasis":
+                genetic += g * (x[:, i] - x[:, i].mean()) * (x[:, j] - x[:, j].mean())
+            else:
+                # Count the minor allele, so that "carries one" is the rarer state.
+                a = x[:, i] if freq[i] <= 0.5 else 2 - x[:, i]
+                b = x[:, j] if freq[j] <= 0.5 else 2 - x[:, j]
+                genetic += g * ((a > 0) & (b > 0))
+        chosen = pairs.ravel()
+    values, genetic = _scaled(genetic, rng, h2)
+    if architecture == "liability":
+        values = (values > np.quantile(values, 1 - prevalence)).astype(np.float64)
+    return SimulatedTrait(architecture, values, genetic, np.sort(chosen), h2)
 
 
 def vcf_lines(genotypes: Genotypes) -> tuple[list[str], list[str]]:
