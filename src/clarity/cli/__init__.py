@@ -6,6 +6,7 @@ from clarity.cli import (  # noqa: F401  (registers the commands)
     _demo,
     _eval,
     _genotype,
+    _genotype_eval,
     _ingest,
     _notes,
     _notes_eval,

@@ -7,6 +7,7 @@ models against a linear polygenic score.
 
 from clarity.genotype._align import Alignment, align_to
 from clarity.genotype._dosage import MISSING, VARIANT_COLUMNS, DosageMatrix
+from clarity.genotype._evaluation import ld_proxies, paired_difference, recovery, snps_used
 from clarity.genotype._explain import contributions, top_contributions
 from clarity.genotype._models import evaluate, fit_trait_models
 from clarity.genotype._panel import TraitPanel
@@ -59,6 +60,8 @@ __all__ = [
     "evaluate",
     "fit_trait_models",
     "hwe_pvalues",
+    "ld_proxies",
+    "paired_difference",
     "patient_covariates",
     "principal_components",
     "quality_control",
@@ -67,6 +70,8 @@ __all__ = [
     "read_plink",
     "read_vcf",
     "read_vcf_with_report",
+    "recovery",
+    "snps_used",
     "top_contributions",
     "train_panel",
 ]
