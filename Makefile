@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE := 1
 FULL_COVERAGE := */clarity/contracts/*,*/clarity/bus/*,*/clarity/errors.py
 INGEST_COVERAGE := 90
 
-.PHONY: all install demo test check lint typecheck pytest bench eval schemas openapi browser lock clean
+.PHONY: all install demo test check lint typecheck pytest bench eval schemas openapi browser plink2 lock clean
 
 all: test
 
@@ -58,18 +58,27 @@ browser:
 	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null 2>&1)) || \
 	  echo "warning: could not install chromium (needs root and apt); the browser tests will be skipped"
 
+# bench/genotype.py times our reader against Debian's plink2 on the same file; install it
+# when it is missing (root, apt), or the benchmark prints no ratio.
+plink2:
+	@command -v plink2 >/dev/null || \
+	  (apt-get install -y -q --no-install-recommends plink2 >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends plink2 >/dev/null 2>&1)) || \
+	  echo "warning: could not install plink2 (needs root and apt); bench/genotype.py will print no ratio"
+
 pytest: $(STAMP) browser
 	CLARITY_REQUIRE_REFERENCE=1 $(BIN)/pytest --cov --cov-report=term
 	$(BIN)/coverage report --include='$(FULL_COVERAGE)' --fail-under=100
 	$(BIN)/coverage report --include='*/clarity/ingest/*' --fail-under=$(INGEST_COVERAGE)
 
-bench: $(STAMP)
+bench: $(STAMP) plink2
 	$(BIN)/python bench/bus.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/wearable.py
 	$(BIN)/python bench/pgx.py
 	$(BIN)/python bench/notes.py
+	$(BIN)/python bench/genotype.py
 
 # Model evaluations on the synthetic cohort and the real reference data (long: see docs/).
 # These are the commands behind the reports checked in under docs/.
@@ -84,6 +93,7 @@ eval: $(STAMP)
 	  --arm CNN-1D --arm Bi-LSTM --out docs/wearable-evaluation-depresjon.md
 	$(BIN)/clarity eval pgx --pharmcat ../shared/reference/pharmcat --out docs/pgx-evaluation.md
 	$(BIN)/clarity eval notes --out docs/notes-evaluation.md
+	$(BIN)/clarity eval genotype --out docs/genotype-evaluation.md
 
 # Re-resolve every dependency in a scratch environment and pin the result.
 lock:
