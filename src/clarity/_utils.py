@@ -147,6 +147,27 @@ def sha256_file(path: Path | str) -> str:
     return digest.hexdigest()
 
 
+class FileDigests:
+    """SHA-256 of files, each computed once while the file's size and mtime stay the same.
+
+    A service checks every call-set reference against its file; a cohort file
+    referenced by a thousand patients is hashed once, and again only if it
+    changes.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[Path, int, int], str] = {}
+
+    def __call__(self, path: Path) -> str:
+        """Return the file's SHA-256 (see :func:`sha256_file`)."""
+        stat = path.stat()
+        key = (path.resolve(), stat.st_size, stat.st_mtime_ns)
+        found = self._known.get(key)
+        if found is None:
+            found = self._known[key] = sha256_file(path)
+        return found
+
+
 def read_or_create_key(path: Path | str) -> bytes:
     """Return a secret key from a file, creating it (32 random bytes, mode 0600) if missing."""
     path = Path(path)

@@ -611,6 +611,28 @@ def _latest_rows(who: Caller, patient_id: str, topics: list[str]) -> list[Any]:
         after = (page[-1].observed_at, page[-1].offset)
 
 
+def _genomic_results(
+    who: Caller, patient_id: str, topics: list[str], *, service: str, slug: str
+) -> list[Any]:
+    """Return the newest rows of a genomic service's topics: 409 without consent, 404 if none."""
+    if not who.context.access.allowed(patient_id, ConsentCategory.genomic):
+        raise Problem(
+            409,
+            "no-consent",
+            "No consent",
+            f"{patient_id} has not consented to the use of genomic data",
+        )
+    rows = _latest_rows(who, patient_id, topics)
+    if not rows:
+        raise Problem(
+            404,
+            slug,
+            f"No {service} results",
+            f"the {service} service has published nothing for {patient_id}",
+        )
+    return rows
+
+
 def _scored_window_version(who: Caller, patient_id: str, end: datetime) -> str:
     """Find the model version that scored the window ending at ``end``; refuse others (409)."""
     who.context.refresh()
@@ -679,21 +701,9 @@ def get_pgx_report(
     require_patient(who, patient_id, request)
     who.context.refresh()
     with audited(who, request, patient_id, "read:pgx.report"):
-        if not who.context.access.allowed(patient_id, ConsentCategory.genomic):
-            raise Problem(
-                409,
-                "no-consent",
-                "No consent",
-                f"{patient_id} has not consented to the use of genomic data",
-            )
-        rows = _latest_rows(who, patient_id, ["pgx.phenotype", "pgx.guidance"])
-        if not rows:
-            raise Problem(
-                404,
-                "no-pgx",
-                "No PGx results",
-                f"the PGx service has published nothing for {patient_id}",
-            )
+        rows = _genomic_results(
+            who, patient_id, ["pgx.phenotype", "pgx.guidance"], service="PGx", slug="no-pgx"
+        )
         newest = max(rows, key=lambda r: (r.record["produced_at"], r.offset))
         # One service run publishes a patient's whole set from one set of inputs with one
         # producer; a new model version republishes the same inputs, so both must match.
@@ -751,21 +761,9 @@ def get_genotype_risks(
     require_patient(who, patient_id, request)
     who.context.refresh()
     with audited(who, request, patient_id, "read:genotype.trait_risk"):
-        if not who.context.access.allowed(patient_id, ConsentCategory.genomic):
-            raise Problem(
-                409,
-                "no-consent",
-                "No consent",
-                f"{patient_id} has not consented to the use of genomic data",
-            )
-        rows = _latest_rows(who, patient_id, ["genotype.trait_risk"])
-        if not rows:
-            raise Problem(
-                404,
-                "no-genotype",
-                "No genotype results",
-                f"the genotype service has published nothing for {patient_id}",
-            )
+        rows = _genomic_results(
+            who, patient_id, ["genotype.trait_risk"], service="genotype", slug="no-genotype"
+        )
         newest: dict[str, Any] = {}
         for row in rows:
             trait = row.record["payload"]["trait"]

@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from clarity._utils import referenced_file, sha256_file
+from clarity._utils import FileDigests, referenced_file
 from clarity._version_info import __version__
 from clarity.bus import Bus, Consumer, Delivery
 from clarity.contracts import (
@@ -140,20 +140,12 @@ class GenotypeService:
         )
         self._call_sets: dict[str, dict[str, Envelope]] = {}
         self._refused: dict[uuid.UUID, str] = {}
-        self._digests: dict[tuple[Path, int, int], str] = {}
+        self._digest = FileDigests()
         # Whole-file reads at the panel's positions: a cohort file is read once, not per patient.
         self._files: OrderedDict[tuple[Path, int], DosageMatrix] = OrderedDict()
 
     def _allowed(self, patient_id: str, topic: str) -> bool:
         return self.allowed is None or self.allowed(patient_id, topic)
-
-    def _digest(self, path: Path) -> str:
-        stat = path.stat()
-        key = (path.resolve(), stat.st_size, stat.st_mtime_ns)
-        found = self._digests.get(key)
-        if found is None:
-            found = self._digests[key] = sha256_file(path)
-        return found
 
     def _read(self, path: Path) -> DosageMatrix:
         key = (path.resolve(), path.stat().st_mtime_ns)

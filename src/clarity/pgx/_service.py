@@ -23,7 +23,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from clarity._utils import referenced_file, sha256_file
+from clarity._utils import FileDigests, referenced_file, sha256_file
 from clarity._version_info import __version__
 from clarity.bus import Bus, Consumer, Delivery
 from clarity.contracts import (
@@ -333,7 +333,7 @@ class PgxService:
         )
         self._patients: dict[str, PatientInputs] = {}
         self._refused: dict[uuid.UUID, str] = {}
-        self._digests: dict[tuple[Path, int, int], str] = {}
+        self._digest = FileDigests()
         # Whole-file reads of recent call sets: a cohort VCF is read once, not per patient.
         self._files: OrderedDict[tuple[Path, float], dict[str, PgxGenotypes]] = OrderedDict()
 
@@ -363,14 +363,6 @@ class PgxService:
             self.producer.model_version,
             self.producer.code_version,
         ]
-
-    def _digest(self, path: Path) -> str:
-        stat = path.stat()
-        key = (path.resolve(), stat.st_size, stat.st_mtime_ns)
-        found = self._digests.get(key)
-        if found is None:
-            found = self._digests[key] = sha256_file(path)
-        return found
 
     def _allowed(self, patient_id: str, topic: str) -> bool:
         return self.allowed is None or self.allowed(patient_id, topic)
