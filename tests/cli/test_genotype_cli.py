@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from typer.testing import CliRunner
 
 from clarity.bus import open_bus
@@ -115,3 +116,52 @@ def test_genotype_cli__bad_inputs_fail_with_one_clear_line(cohort: Path, tmp_pat
     assert "cannot be supplied for a patient" in str(foreign.exception) + foreign.output
     unregistered = runner.invoke(app, [*data, "genotype", "run"])
     assert unregistered.exit_code == 1
+
+
+def test_eval_genotype__a_tiny_run_writes_the_report_and_the_figures(tmp_path: Path):
+    out, figures = tmp_path / "report.md", tmp_path / "figures.json"
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "genotype",
+            "--samples",
+            "600",
+            "--length",
+            "150000",
+            "--replicates",
+            "1",
+            "--bootstrap",
+            "2",
+            "--no-fastlmm",
+            "--out",
+            str(out),
+            "--json",
+            str(figures),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    for heading in (
+        "### Held-out accuracy",
+        "### Against the better linear model",
+        "### SNPs each model uses",
+        "### The selector against the truth",
+        "### Bootstrap intervals",
+    ):
+        assert heading in text
+    data = json.loads(figures.read_text())
+    [replicate] = data["replicates"]
+    assert set(replicate["traits"]) == {
+        "additive",
+        "liability",
+        "dominance",
+        "epistasis",
+        "pure_epistasis",
+    }
+    dominance = replicate["traits"]["dominance"]
+    assert set(dominance["scores"]) == {"prs_ct", "elastic_net", "xgboost", "ensemble"}
+    difference, low, high = dominance["differences"]["xgboost"]
+    assert low < high and np.isfinite(difference)
+    assert 0 <= dominance["recovery"]["sequential tree selector"][1] <= 1
+    assert dominance["snps_used"]["xgboost"] <= dominance["snps_read"]["xgboost"] == 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from clarity.dashboard._genotype import genotype_panel
+from clarity.dashboard._genotype import _ordinal, genotype_panel
 from clarity.sdk import ClarityClient
 from tests.api.conftest import build
 from tests.dashboard.test_pgx_panel import _text
@@ -24,7 +24,7 @@ def test_genotype_panel__shows_score_interval_percentile_model_and_snps(tmp_path
         risk = client.genotype_risks(patient).risks[0].risk
         assert "depression_liability" in text
         assert f"{risk['score']:.1%}" in text
-        assert f"{risk['percentile']:.0f}th of 500" in text
+        assert f"{_ordinal(round(risk['percentile']))} of 500" in text
         assert "held-out AUC 0.71 (linear score 0.69)" in text
         top = risk["top_snps"][0]
         assert top["variant_id"] in text and f"{top['contribution']:+.3f}" in text
@@ -72,3 +72,19 @@ def test_genotype_panel__an_unscored_trait_says_why(tmp_path: Path):
         assert "Not scored: the call set lacks 120 of the model's 120 variants" in text
     finally:
         api.context.close()
+
+
+def test_ordinal__english_suffixes():
+    assert [_ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 100, 101)] == [
+        "1st",
+        "2nd",
+        "3rd",
+        "4th",
+        "11th",
+        "12th",
+        "13th",
+        "21st",
+        "22nd",
+        "100th",
+        "101st",
+    ]

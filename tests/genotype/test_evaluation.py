@@ -66,9 +66,19 @@ def test_paired_difference__zero_for_equal_predictions_and_positive_for_a_better
 
     assert paired_difference(y, good, good, r2) == (0.0, 0.0, 0.0)
     diff, low, high = paired_difference(y, good, poor, r2, n_boot=200)
-    assert low > 0 and low <= diff <= high
+    assert diff > 0 and 0 < low < high
     back, _, high_back = paired_difference(y, poor, good, r2, n_boot=200)
     assert back == pytest.approx(-diff) and high_back < 0
+    # Stratified resamples keep both classes of a 0/1 outcome in every draw.
+    case = (y > np.quantile(y, 0.9)).astype(float)
+    seen = []
+
+    def classes(a, b):
+        seen.append(a.sum())
+        return float(np.corrcoef(a, b)[0, 1])
+
+    paired_difference(case, good, poor, classes, n_boot=50, stratify=True)
+    assert set(seen) == {case.sum()}
 
 
 def test_snps_used__counts_weights_coefficients_and_splits():

@@ -127,9 +127,11 @@ def test_score__a_call_set_missing_most_model_snps_is_not_scored_and_says_why():
     n = len(model_snps)  # the ensemble reads the elastic net's SNPs and the selected ones
     assert additive.snps_missing == additive.n_snps == n > 20
     assert f"lacks {n} of the model's {n} variants; at most 20% may be missing" in additive.reason
-    # The other trait's SNPs are all there: it is still scored.
+    # The other trait's model shares some SNPs with this one but lacks few enough: scored.
     other = next(r for r in risks if r.trait == "depression_liability")
-    assert other.score is not None or set(panel.models[other.trait].snp_ids) & model_snps
+    shared = set(panel.models[other.trait].snp_ids) & model_snps
+    assert other.snps_missing == len(shared)
+    assert (other.score is not None) == (len(shared) <= 0.2 * other.n_snps)
     # A patient with a few no-calls is scored; the calls are filled with training means.
     dosages = np.array(sample.dosages)
     column = list(sample.variants["id"]).index(panel.models["additive"].snp_ids[0])
@@ -214,8 +216,13 @@ def test_align_to__counts_other_alleles_and_absent_variants():
     assert (aligned.matched, aligned.swapped, aligned.other_alleles, aligned.absent) == (2, 0, 1, 1)
     assert aligned.matrix.dosages.tolist() == [[2, MISSING, MISSING, MISSING]]
     assert list(aligned.matrix.variants["id"]) == ["a", "b", "c", "d"]
-    twice = DosageMatrix(np.zeros((1, 2), np.int8), ("p",), pd.concat([theirs.iloc[:1]] * 2))
-    with pytest.raises(InputError, match="one variant"):
-        align_to(twice, table)
+    # Two probes of one SNP (and the same SNP with its alleles the other way round) merge:
+    # agreeing calls are kept, disagreeing ones become no-calls.
+    probes = pd.concat([theirs.iloc[:1]] * 2 + [theirs.iloc[:1].assign(ref="G", alt="A")])
+    calls = np.array([[2, 2, 0], [1, 2, 1], [MISSING, 1, 1], [2, MISSING, MISSING]], np.int8)
+    twice = DosageMatrix(calls, ("p", "q", "r", "s"), probes.reset_index(drop=True))
+    merged = align_to(twice, table)
+    assert merged.repeated == 1 and merged.matched == 1
+    assert merged.matrix.dosages[:, 0].tolist() == [2, MISSING, 1, 2]
     with pytest.raises(InputError, match="lacks the columns"):
         align_to(patient, table.drop(columns=["ref"]))

@@ -308,6 +308,9 @@ def test_read_vcf__haploid_and_polyploid_calls_are_refused(tmp_path):
     )
     with pytest.raises(InputError, match=r"record 2 \(chr1:20\): sample 'm' has 1 allele"):
         read_vcf(haploid)
+    # Asked for in another order, the sample named is still the one with the haploid call.
+    with pytest.raises(InputError, match=r"sample 'm' has 1 allele"):
+        read_vcf(haploid, samples=["m", "f"])
     all_haploid = write_vcf(tmp_path / "y.vcf", ["m1", "m2"], ["chr1 10 rs1 A G GT 0 1"])
     with pytest.raises(InputError, match=r"sample 'm1' has 1 allele.*only diploid"):
         read_vcf(all_haploid)

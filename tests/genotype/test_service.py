@@ -7,6 +7,7 @@ as ingest references them.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +17,13 @@ import pytest
 
 from clarity._utils import sha256_file
 from clarity.bus import Bus, MemoryTransport
-from clarity.contracts import Envelope, GenotypeCallSetRef, GenotypeTraitRisk, Producer
+from clarity.contracts import (
+    Envelope,
+    GenotypeCallSetRef,
+    GenotypeTraitRisk,
+    PatientDemographics,
+    Producer,
+)
 from clarity.genotype import DosageMatrix, GenotypeService, patient_covariates, train_panel
 from clarity.store import FeatureValue, SqliteFeatureStore, materialize
 from clarity.synth._files import write_plink, write_vcf
@@ -142,6 +149,30 @@ def test_run__publishes_each_trait_from_the_call_set_with_most_panel_variants(fi
     replayed = GenotypeService(panel, lineage=("genotype.traits", "3", "run-1"))
     assert replayed.run(bus, group="again").risks == 0
     assert len(_risks(bus)) == 8
+    # A new panel (another version) reads every call set again and re-scores every patient.
+    refreshed = dataclasses.replace(panel, settings={**panel.settings, "refit": "2024-06"})
+    assert refreshed.version != panel.version
+    rescored = GenotypeService(refreshed, lineage=("genotype.traits", "4", "run-2")).run(bus)
+    assert (rescored.patients, rescored.risks) == (4, 8)
+    assert {r.payload.panel_version for r in _risks(bus)} == {panel.version, refreshed.version}
+
+
+def test_run__each_file_is_read_once_for_all_its_patients(files, monkeypatch):
+    import clarity.genotype._service as module
+
+    panel, _ = panel_and_patients()
+    reads: list[str] = []
+    original = module.read_genotypes
+
+    def counting(path, **kwargs):
+        reads.append(Path(path).name)
+        return original(path, **kwargs)
+
+    monkeypatch.setattr(module, "read_genotypes", counting)
+    bus = Bus(transport=MemoryTransport())
+    bus.publish_batch(_refs(files))  # three call sets for each of the four patients
+    GenotypeService(panel).run(bus)
+    assert sorted(reads) == ["cohort.bed", "cohort.vcf.gz", "pgx.vcf.gz"]
 
 
 def test_run__a_changed_or_foreign_call_set_is_dead_lettered_and_the_others_used(files, tmp_path):
@@ -236,9 +267,31 @@ def test_run__a_panel_with_age_and_sex_reads_them_per_patient(files, tmp_path):
     bus.publish_batch(_refs(files, kinds=("bed",))[:2])
     service = GenotypeService(panel, covariates=lambda patient: known[patient])
     report = service.run(bus)
-    assert (report.risks, report.rejected) == (1, 1)
-    [letter] = bus.subscribe_dead_letters(group="ops").poll()
-    assert "pat-1: no age on record to score with" in letter.record.reason
+    # The record lacks pat-1's age: the call set is fine, so nothing is dead-lettered; the risk
+    # says why it has no score.
+    assert (report.risks, report.unscored, report.rejected) == (2, 1, 0)
+    unscored = next(r.payload for r in _risks(bus) if r.patient_id == "pat-1")
+    assert unscored.score is None
+    assert unscored.reason == "no age on the patient's record, which the model reads"
+    # The age arrives (ingest.patient): pat-1 is scored without a new call set.
+    known["pat-1"]["age"] = 35.0
+    demographics = PatientDemographics(sex="female", birth_year=1989, ancestry="european")
+    bus.publish_batch(
+        [
+            Envelope.new(
+                topic="ingest.patient",
+                patient_id="pat-1",
+                observed_at=WHEN,
+                source="test",
+                producer=INGEST,
+                payload=demographics,
+            )
+        ]
+    )
+    again = service.run(bus)
+    assert (again.risks, again.unscored) == (1, 0)
+    scored = [r.payload for r in _risks(bus) if r.patient_id == "pat-1" and r.payload.score]
+    assert len(scored) == 1
     # patient_covariates reads them from the store's demographics.
     store = SqliteFeatureStore(tmp_path / "store.sqlite3")
     source = _refs(files)[0].event_id

@@ -52,11 +52,19 @@ def _percentile(risk: dict[str, Any]) -> Any:
                 style={"width": f"{value:.0f}%"},
                 role="presentation",
             ),
-            html.Span(f"{value:.0f}th of {risk['reference_size']}"),
+            html.Span(f"{_ordinal(round(value))} of {risk['reference_size']}"),
         ],
         className="percentile",
         title=f"Higher than {value:.0f}% of the reference cohort's scores",
     )
+
+
+def _ordinal(number: int) -> str:
+    """Return 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st, ..."""
+    suffix = (
+        "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    )
+    return f"{number}{suffix}"
 
 
 def _model(risk: dict[str, Any]) -> Any:
@@ -152,7 +160,8 @@ def genotype_panel(api: ClarityClient, patient_id: str) -> html.Section | None:
                 "and the predicted value on the training cohort's scale otherwise; the interval "
                 "shows the model's estimation uncertainty, not the spread of the trait. "
                 f"Model {producer.get('model_name', '-')} v{producer.get('model_version', '-')} "
-                f"(panel {', '.join(versions)}), trained on a synthetic reference cohort.",
+                f"(panel {', '.join(versions)}); percentiles are among the held-out people of "
+                "the reference cohort it was trained on.",
                 className="caption",
             ),
         ],

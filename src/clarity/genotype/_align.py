@@ -48,6 +48,10 @@ class Alignment:
         or the other strand): treated as not found.
     absent
         Variants at a position the file does not have.
+    repeated
+        Variants the file holds more than once (two array probes of one SNP,
+        or both allele orders): a sample's calls are merged when they agree,
+        and missing when they do not.
     """
 
     matrix: DosageMatrix
@@ -55,6 +59,7 @@ class Alignment:
     swapped: int
     other_alleles: int
     absent: int
+    repeated: int = 0
 
     @property
     def found(self) -> int:
@@ -86,7 +91,7 @@ def align_to(matrix: DosageMatrix, variants: pd.DataFrame) -> Alignment:
     Raises
     ------
     InputError
-        If ``variants`` lacks a column, or the matrix holds one variant twice.
+        If ``variants`` lacks a column.
 
     Examples
     --------
@@ -104,16 +109,16 @@ def align_to(matrix: DosageMatrix, variants: pd.DataFrame) -> Alignment:
     if lacking:
         raise InputError(f"The model's variant table lacks the columns {lacking}.")
     theirs = matrix.variants
-    keys = list(
-        zip(theirs["chrom"], theirs["pos"].astype(int), theirs["ref"], theirs["alt"], strict=True)
+    where: dict[tuple[str, int, str, str], list[int]] = {}
+    keys = zip(
+        theirs["chrom"], theirs["pos"].astype(int), theirs["ref"], theirs["alt"], strict=True
     )
-    where = {key: column for column, key in enumerate(keys)}
-    if len(where) != len(keys):
-        raise InputError("The genotypes hold one variant (position and alleles) twice.")
-    at_position = {(chrom, pos) for chrom, pos, _, _ in keys}
+    for column, key in enumerate(keys):
+        where.setdefault(key, []).append(column)
+    at_position = {(chrom, pos) for chrom, pos, _, _ in where}
     n = matrix.n_samples
     out = np.full((n, len(variants)), MISSING, dtype=np.int8, order="F")
-    matched = swapped = other = absent = 0
+    matched = swapped = other = absent = repeated = 0
     rows = zip(
         variants["chrom"],
         variants["pos"].astype(int),
@@ -122,20 +127,22 @@ def align_to(matrix: DosageMatrix, variants: pd.DataFrame) -> Alignment:
         strict=True,
     )
     for j, (chrom, pos, ref, alt) in enumerate(rows):
-        same = where.get((chrom, pos, ref, alt))
-        if same is not None:
-            out[:, j] = matrix.dosages[:, same]
-            matched += 1
+        same = where.get((chrom, pos, ref, alt), [])
+        turned = where.get((chrom, pos, alt, ref), [])
+        if not same and not turned:
+            if (chrom, pos) in at_position:
+                other += 1
+            else:
+                absent += 1
             continue
-        turned = where.get((chrom, pos, alt, ref))
-        if turned is not None:
-            column = np.asarray(matrix.dosages[:, turned])
-            out[:, j] = np.where(column == MISSING, MISSING, 2 - column)
-            swapped += 1
-        elif (chrom, pos) in at_position:
-            other += 1
-        else:
-            absent += 1
+        calls = [np.asarray(matrix.dosages[:, c]) for c in same]
+        for c in turned:
+            values = np.asarray(matrix.dosages[:, c])
+            calls.append(np.where(values == MISSING, MISSING, 2 - values).astype(np.int8))
+        out[:, j] = calls[0] if len(calls) == 1 else _merged(np.column_stack(calls))
+        matched += bool(same)
+        swapped += not same
+        repeated += len(calls) > 1
     table = variants[list(VARIANT_COLUMNS)].reset_index(drop=True)
     return Alignment(
         matrix=DosageMatrix(dosages=out, samples=matrix.samples, variants=table),
@@ -143,4 +150,14 @@ def align_to(matrix: DosageMatrix, variants: pd.DataFrame) -> Alignment:
         swapped=swapped,
         other_alleles=other,
         absent=absent,
+        repeated=repeated,
     )
+
+
+def _merged(calls: np.ndarray) -> np.ndarray:
+    """Merge several records of one variant (samples x records): agreeing calls, else missing."""
+    called = calls != MISSING
+    low = np.where(called, calls, 3).min(axis=1)
+    high = np.where(called, calls, -1).max(axis=1)
+    merged = np.where(called.any(axis=1) & (low == high), low, MISSING)
+    return merged.astype(np.int8)

@@ -134,6 +134,7 @@ def paired_difference(
     *,
     n_boot: int = 500,
     seed: int = 0,
+    stratify: bool = False,
 ) -> tuple[float, float, float]:
     """Return ``metric(first) - metric(second)`` on the same samples, with a 95 % interval.
 
@@ -153,6 +154,10 @@ def paired_difference(
         Bootstrap resamples.
     seed
         Seed of the resamples.
+    stratify
+        Resample each value of ``y`` separately (for a 0/1 outcome, so every
+        resample holds both classes in their held-out proportion, as AUC
+        needs).
 
     Returns
     -------
@@ -160,11 +165,11 @@ def paired_difference(
         The difference, and the 2.5 % and 97.5 % bootstrap quantiles.
     """
     rng = np.random.default_rng(seed)
-    n = len(y)
+    groups = [np.flatnonzero(y == v) for v in np.unique(y)] if stratify else [np.arange(len(y))]
     observed = metric(y, first) - metric(y, second)
     draws = np.empty(n_boot)
     for b in range(n_boot):
-        rows = rng.integers(0, n, n)
+        rows = np.concatenate([rng.choice(g, size=len(g)) for g in groups])
         draws[b] = metric(y[rows], first[rows]) - metric(y[rows], second[rows])
     low, high = np.quantile(draws, [0.025, 0.975])
     return float(observed), float(low), float(high)

@@ -258,22 +258,7 @@ class TraitPanel:
         missing = (calls == MISSING).sum(axis=1)
         n_pca = 0 if self.pca is None else len(self.pca.variants)
         usable = (missing <= max_missing * len(columns)) & (pca_missing <= max_missing * n_pca)
-        metric = _METRIC[model.binary]
-        snp_set = self.snp_sets.get(trait)
-        common: dict[str, Any] = {
-            "trait": trait,
-            "model_kind": GenotypeModelKind(model.kind),
-            "binary": model.binary,
-            "interval_level": level,
-            "reference_size": len(self.reference_scores[trait]),
-            "n_snps": len(columns),
-            "held_out_metric": metric,
-            "held_out_value": self.metrics[trait][model.kind].get(metric),
-            "baseline_held_out_value": self.metrics[trait].get("prs_ct", {}).get(metric),
-            "model_version": model.version,
-            "snp_set_version": None if snp_set is None else snp_set.version,
-            "panel_version": self.version,
-        }
+        common = self._common(trait, level)
         results: list[GenotypeTraitRisk | None] = [None] * aligned.n_samples
         for row in np.flatnonzero(~usable):
             reason = (
@@ -327,6 +312,46 @@ class TraitPanel:
                     sample_id=aligned.samples[row],
                 )
         return [r for r in results if r is not None]
+
+    def _common(self, trait: str, level: float) -> dict[str, Any]:
+        """Return the fields of a trait's risk that do not depend on the patient."""
+        model = self.models[trait]
+        metric = _METRIC[model.binary]
+        snp_set = self.snp_sets.get(trait)
+        return {
+            "trait": trait,
+            "model_kind": GenotypeModelKind(model.kind),
+            "binary": model.binary,
+            "interval_level": level,
+            "reference_size": len(self.reference_scores[trait]),
+            "n_snps": len(model.snp_ids),
+            "held_out_metric": metric,
+            "held_out_value": self.metrics[trait][model.kind].get(metric),
+            "baseline_held_out_value": self.metrics[trait].get("prs_ct", {}).get(metric),
+            "model_version": model.version,
+            "snp_set_version": None if snp_set is None else snp_set.version,
+            "panel_version": self.version,
+        }
+
+    def unscored(self, sample_id: str, reason: str) -> list[GenotypeTraitRisk]:
+        """Return one risk per trait that says why the sample was not scored.
+
+        Parameters
+        ----------
+        sample_id
+            The sample.
+        reason
+            Why (e.g. a covariate the models read is unknown).
+
+        Returns
+        -------
+        list of GenotypeTraitRisk
+            One per trait, in :attr:`traits` order, with ``reason`` and no score.
+        """
+        return [
+            GenotypeTraitRisk(**self._common(t, 0.9), sample_id=sample_id, reason=reason)
+            for t in self.traits
+        ]
 
     def save(self, directory: Path | str) -> None:
         """Write the panel to a directory: a manifest, the models, SNP sets and the PCA.

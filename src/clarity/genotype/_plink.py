@@ -118,7 +118,6 @@ def read_plink(
             for s, c, p, r, a in zip(sids, chrom, pos, a2, a1, strict=True)
         ]
         table = _variant_table(chrom, pos, ids, a2, a1)
-        _unique_ids(table, np.arange(1, len(table) + 1), bed.name, InputError)
         m = len(table)
         expected = 3 + m * -(-len(iids) // 4)
         size = bed.stat().st_size
@@ -134,6 +133,9 @@ def read_plink(
             keep = [(c, p) in wanted for c, p in zip(table["chrom"], table["pos"], strict=True)]
             columns = np.flatnonzero(keep)
             table = table.iloc[columns].reset_index(drop=True)
+        # Ids are checked among the variants read only, as the VCF reader does: a repeat
+        # elsewhere in the file does not refuse the variants asked for.
+        _unique_ids(table, columns + 1, bed.name, InputError)
         target = None if out is None else Path(out)
         dosages = _allocate(len(rows), len(columns), target)
         try:

@@ -1,18 +1,21 @@
 """The genotype service: each patient's genetic risk per trait, published as call sets arrive.
 
 It reads ``ingest.genotype`` (references to VCF, BCF or PLINK call sets) as a
-consumer group. For every patient a new call set arrives for, it reads that
-patient's genotypes at the panel's variants from each of the patient's call
-sets, scores the call set that holds most of them, and publishes one
-``genotype.trait_risk`` per trait. Event ids derive from the patient, the
-call set record and the panel version, so replay publishes nothing new, while
-a new panel version (a refreshed model) publishes a new result.
+consumer group named for the panel's version. For every patient a new call set
+arrives for, it reads that patient's genotypes at the panel's variants from
+each of the patient's call sets, scores the call set with most genotypes called
+there, and publishes one ``genotype.trait_risk`` per trait. Event ids derive
+from the patient, the call-set record, the panel version and any covariate
+values, so replay publishes nothing new, while a new panel version (a
+refreshed model, whose group starts from the first record) re-scores everyone.
 
 A call set that cannot be used (a file changed since it was referenced, one on
 another genome build than the panel's, an unreadable file, no sample of that
 name) is dead-lettered with the reason, without costing the patient the
 results of their other call sets. A call set holding none of the panel's
-variants (a pharmacogene panel) is passed over without complaint.
+variants (a pharmacogene panel) is passed over without complaint. A patient
+whose record lacks a covariate the panel reads (age, sex) gets a risk per
+trait that says so instead of a score, and is scored when it arrives.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from clarity._utils import FileDigests, referenced_file
@@ -39,7 +44,7 @@ from clarity.contracts import (
 )
 from clarity.errors import ClarityError, InputError
 from clarity.genotype._align import align_to
-from clarity.genotype._dosage import DosageMatrix
+from clarity.genotype._dosage import MISSING, DosageMatrix
 from clarity.genotype._panel import TraitPanel
 from clarity.genotype._readers import read_genotypes
 from clarity.store import FeatureStore
@@ -51,8 +56,11 @@ log = logging.getLogger(__name__)
 Allowed = Callable[[str, str], bool]
 CovariatesFn = Callable[[str], dict[str, float | None]]
 _TOPIC = "ingest.genotype"
+_PATIENT = "ingest.patient"
 _OUT = "genotype.trait_risk"
-_CACHED_FILES = 2
+# Whole-file reads kept at once: a patient often has several call sets (a genome-wide VCF,
+# the same cohort as PLINK, a PGx panel), and patients are scored one after another.
+_CACHED_FILES = 8
 _FORMATS = ("vcf", "bcf", "plink_bed")
 
 
@@ -153,7 +161,7 @@ class GenotypeService:
             try:
                 self._files[key] = read_genotypes(path, positions=self.panel.positions)
             except (OSError, ValueError) as error:
-                raise InputError(f"{path.name}: cannot be read: {error}") from error
+                raise InputError(f"cannot be read: {error}") from error
             while len(self._files) > _CACHED_FILES:
                 self._files.popitem(last=False)
         self._files.move_to_end(key)
@@ -232,13 +240,15 @@ class GenotypeService:
                 continue
             try:
                 sample = self._sample(record)
+                aligned = align_to(sample, self.panel.variants).matrix
             except ClarityError as error:
                 refused[record.event_id] = str(error)
                 continue
-            found = align_to(sample, self.panel.variants).found
-            # Most of the panel's variants wins; a tie goes to the first location by name.
-            if found and (best is None or found > best[0]):
-                best = (found, uri, record, sample)
+            # Most called genotypes at the panel's variants wins (not merely positions: a file
+            # may list them all with no call); a tie goes to the first location by name.
+            called = int((np.asarray(aligned.dosages) != MISSING).sum())
+            if called and (best is None or called > best[0]):
+                best = (called, uri, record, sample)
         state = self._call_sets.get(patient_id, {})
         for uri in [u for u, r in state.items() if r.event_id in refused]:
             del state[uri]
@@ -248,26 +258,44 @@ class GenotypeService:
         _, _, record, sample = best
         ref = record.payload
         assert isinstance(ref, GenotypeCallSetRef)
-        covariates = None
-        if self.panel.covariates:
-            values = self.covariates(patient_id) if self.covariates is not None else {}
-            lacking = [c for c in self.panel.covariates if values.get(c) is None]
-            if lacking:
-                raise InputError(f"{patient_id}: no {', '.join(lacking)} on record to score with")
-            covariates = pd.DataFrame([{c: values[c] for c in self.panel.covariates}])
-        [risks] = self.panel.score(
-            sample, covariates, top=self.top, max_missing=self.max_missing
-        ).values()
+        covariates, lacking = self._patient_covariates(patient_id)
+        if lacking:
+            # The patient's record, not the call set, is incomplete: say so per trait, and score
+            # again when the demographics arrive (ingest.patient touches the patient).
+            risks = self.panel.unscored(
+                ref.sample_id,
+                f"no {' or '.join(lacking)} on the patient's record, which the model reads",
+            )
+        else:
+            [risks] = self.panel.score(
+                sample, covariates, top=self.top, max_missing=self.max_missing
+            ).values()
+        used = "" if covariates is None else covariates.to_json(orient="records")
         records = [
-            self._envelope(patient_id, record, risk.model_copy(update={"sample_id": ref.sample_id}))
+            self._envelope(
+                patient_id, record, risk.model_copy(update={"sample_id": ref.sample_id}), used
+            )
             for risk in risks
         ]
         return records, refused
 
-    def _envelope(self, patient_id: str, record: Envelope, risk: GenotypeTraitRisk) -> Envelope:
+    def _patient_covariates(self, patient_id: str) -> tuple[pd.DataFrame | None, list[str]]:
+        """Return the covariates the panel reads for the patient (or None), and those lacking."""
+        if not self.panel.covariates:
+            return None, []
+        values = self.covariates(patient_id) if self.covariates is not None else {}
+        lacking = [c for c in self.panel.covariates if values.get(c) is None]
+        if lacking:
+            return None, lacking
+        return pd.DataFrame([{c: values[c] for c in self.panel.covariates}]), []
+
+    def _envelope(
+        self, patient_id: str, record: Envelope, risk: GenotypeTraitRisk, covariates: str
+    ) -> Envelope:
+        # The covariate values are part of the identity: new demographics, a new result.
         return Envelope.new(
             event_id=event_id_for(
-                _OUT, patient_id, str(record.event_id), self.panel.version, risk.trait
+                _OUT, patient_id, str(record.event_id), self.panel.version, risk.trait, covariates
             ),
             topic=_OUT,
             patient_id=patient_id,
@@ -278,18 +306,23 @@ class GenotypeService:
             payload=risk,
         )
 
-    def run(self, bus: Bus, *, group: str = "genotype") -> GenotypeServiceReport:
+    def run(self, bus: Bus, *, group: str | None = None) -> GenotypeServiceReport:
         """Consume new call-set references and publish every touched patient's risks.
 
         Outputs are published before the offsets are committed, so a crash
-        loses nothing and a rerun publishes no duplicate.
+        loses nothing and a rerun publishes no duplicate. The consumer group is
+        named for the panel's version, so a new panel reads every call set
+        again and re-scores every patient. A panel that reads age or sex also
+        consumes ``ingest.patient``, and scores a patient again when their
+        demographics arrive or change.
 
         Parameters
         ----------
         bus
             The bus to read ``ingest.genotype`` from and publish to.
         group
-            Consumer group; its committed offsets say what is new.
+            Prefix of the consumer groups (``f"{group}-{topic}"``); None for
+            ``genotype-`` and the first 16 characters of the panel version.
 
         Returns
         -------
@@ -297,29 +330,41 @@ class GenotypeService:
             Counts of this run.
         """
         report = GenotypeServiceReport()
-        with bus.subscribe(_TOPIC, group=f"{group}-{_TOPIC}") as consumer:
-            while batch := consumer.poll(max_records=self.batch_size):
-                touched: dict[str, list[Delivery[Envelope]]] = {}
-                for delivery in batch:
-                    record = delivery.record
-                    report.records_read += 1
-                    if not self._allowed(record.patient_id, record.topic):
-                        report.skipped += 1
-                        continue
-                    if record.patient_id not in self._call_sets:
-                        self._backfill(record.patient_id)
-                    touched.setdefault(self.remember(record), []).append(delivery)
+        prefix = group if group is not None else f"genotype-{self.panel.version[:16]}"
+        topics = [_TOPIC, *([_PATIENT] if self.panel.covariates else [])]
+        with ExitStack() as stack:
+            consumers = [
+                stack.enter_context(bus.subscribe(topic, group=f"{prefix}-{topic}"))
+                for topic in topics
+            ]
+            while True:
+                batches = [c.poll(max_records=self.batch_size) for c in consumers]
+                if not any(batches):
+                    break
+                touched: dict[str, list[tuple[Consumer[Envelope], Delivery[Envelope]]]] = {}
+                for consumer, batch in zip(consumers, batches, strict=True):
+                    for delivery in batch:
+                        record = delivery.record
+                        report.records_read += 1
+                        if not self._allowed(record.patient_id, record.topic):
+                            report.skipped += 1
+                            continue
+                        if record.patient_id not in self._call_sets:
+                            self._backfill(record.patient_id)
+                        if record.topic == _TOPIC:
+                            self.remember(record)
+                        touched.setdefault(record.patient_id, []).append((consumer, delivery))
                 for patient_id, deliveries in touched.items():
-                    self._publish_patient(bus, consumer, patient_id, deliveries, report)
-                consumer.commit()
+                    self._publish_patient(bus, patient_id, deliveries, report)
+                for consumer in consumers:
+                    consumer.commit()
         return report
 
     def _publish_patient(
         self,
         bus: Bus,
-        consumer: Consumer[Envelope],
         patient_id: str,
-        deliveries: list[Delivery[Envelope]],
+        deliveries: list[tuple[Consumer[Envelope], Delivery[Envelope]]],
         report: GenotypeServiceReport,
     ) -> None:
         try:
@@ -331,14 +376,14 @@ class GenotypeService:
                 log.exception("genotype failed on patient %s", patient_id)
             reason = str(error) if isinstance(error, ClarityError) else repr(error)
             state = self._call_sets.get(patient_id, {})
-            for delivery in deliveries:
+            for consumer, delivery in deliveries:
                 consumer.reject(delivery, f"the service could not score it: {reason}")
                 self._refused[delivery.record.event_id] = reason
                 for uri in [u for u, r in state.items() if r.event_id == delivery.record.event_id]:
                     del state[uri]
             report.rejected += len(deliveries)
             return
-        for delivery in deliveries:
+        for consumer, delivery in deliveries:
             why = refused.get(delivery.record.event_id)
             if why is not None:
                 consumer.reject(delivery, why)

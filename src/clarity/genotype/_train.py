@@ -4,8 +4,9 @@
 (a biobank, or the synthetic cohort's reference panel) with phenotypes:
 
 1. quality control (:func:`~clarity.genotype.quality_control`);
-2. genotype principal components on every sample (no outcome is used);
-3. a random split into training and held-out samples;
+2. a random split into training and held-out samples;
+3. genotype principal components fitted on the training samples (no outcome
+   is used), the held-out ones projected as patients are;
 4. per trait, on the training samples: the sequential tree-based SNP
    selection, then every kind of model (the linear score, the elastic net,
    XGBoost on the selected SNPs plus covariates, their ensemble), each fold
@@ -175,12 +176,25 @@ def train_panel(
         f"quality control: {report.samples_out:,} of {report.samples_in:,} samples and "
         f"{report.variants_out:,} of {report.variants_in:,} variants kept"
     )
+    rng = np.random.default_rng([random_state, 1])
+    held = np.zeros(kept.n_samples, dtype=bool)
+    held[rng.permutation(kept.n_samples)[: round(test_fraction * kept.n_samples)]] = True
     pc_frame = pd.DataFrame(index=range(kept.n_samples))
     pca = None
     if n_pcs:
-        step = max(1, kept.n_variants // _PCA_VARIANTS)
+        step = -(-kept.n_variants // _PCA_VARIANTS)
         ids = list(kept.variants["id"].astype(str))[::step]
-        pcs, pca = principal_components(kept, n_pcs, variants=ids, random_state=random_state)
+        # Fitted on the training people only and projected for the held-out ones, as patients
+        # will be: a sample's in-sample components are larger than its projection (shrinkage
+        # when variants outnumber people), so the held-out metrics and percentiles must see
+        # the projections.
+        _, pca = principal_components(
+            kept.subset(samples=np.flatnonzero(~held)),
+            n_pcs,
+            variants=ids,
+            random_state=random_state,
+        )
+        pcs = pca.transform(kept)
         pc_frame = pd.DataFrame(pcs, columns=[f"{PC_PREFIX}{i + 1}" for i in range(n_pcs)])
         say(f"principal components: {n_pcs} from {len(ids):,} variants")
     extra_names: tuple[str, ...] = ()
@@ -196,9 +210,6 @@ def train_panel(
     table = phenotypes.copy()
     table.index = index
     table = table.reindex(list(kept.samples))
-    rng = np.random.default_rng([random_state, 1])
-    held = np.zeros(kept.n_samples, dtype=bool)
-    held[rng.permutation(kept.n_samples)[: round(test_fraction * kept.n_samples)]] = True
     chosen = {**SELECTOR_DEFAULTS, **dict(selector or {})}
 
     models, snp_sets, reference, metrics = {}, {}, {}, {}

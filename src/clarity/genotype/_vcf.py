@@ -206,6 +206,8 @@ def read_vcf_with_report(
             if np.array_equal(order, np.arange(len(order))):
                 order = None
         n = len(chosen)
+        # htslib decodes in file order, which the genotype arrays (and their errors) follow.
+        decoded = names if samples is None else list(reader.samples)
         spool = _Spool(n, None if out is None else Path(out))
         buffer = np.empty((chunk_variants, n), dtype=np.int8)
         filled = 0
@@ -240,7 +242,7 @@ def read_vcf_with_report(
             if len(alts) > 1 and biallelic_only:
                 multiallelic += 1
                 continue
-            alleles = _diploid_alleles(variant, chosen, f"{name}: record {records} ({last})")
+            alleles = _diploid_alleles(variant, decoded, f"{name}: record {records} ({last})")
             if order is not None:
                 alleles = alleles[order]
             missing = (alleles < 0).any(axis=1)
