@@ -8,6 +8,7 @@ as ingest references them.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,6 +90,12 @@ def files(tmp_path_factory):
 
 
 def _ref(path: Path, sample: str, patient: str, *, fmt: str = "vcf", build: str = "grch38"):
+    sides = {}
+    if fmt == "plink_bed":  # as ingest references a PLINK fileset: its side files too
+        sides = {
+            "bim_sha256": sha256_file(path.with_suffix(".bim")),
+            "fam_sha256": sha256_file(path.with_suffix(".fam")),
+        }
     ref = GenotypeCallSetRef(
         uri=path.resolve().as_uri(),
         format=fmt,
@@ -96,6 +103,7 @@ def _ref(path: Path, sample: str, patient: str, *, fmt: str = "vcf", build: str 
         genome_build=build,
         sha256=sha256_file(path),
         n_variants=1,
+        **sides,
     )
     return Envelope.new(
         topic="ingest.genotype",
@@ -204,6 +212,23 @@ def test_run__a_changed_or_foreign_call_set_is_dead_lettered_and_the_others_used
     assert {tuple(r.inputs) for r in risks} == {(refs[3].event_id,)}
     # The VCF lacks a tenth of the panel's variants: scored, and the gaps are counted.
     assert all(r.payload.snps_missing > 0 and r.payload.score is not None for r in risks)
+
+
+def test_run__a_plink_set_whose_fam_changed_is_refused(files, tmp_path):
+    panel, _ = panel_and_patients()
+    for suffix in (".bed", ".bim", ".fam"):
+        shutil.copy(files["bed"].with_suffix(suffix), tmp_path / f"set{suffix}")
+    sample = files["samples"][0]
+    ref = _ref(tmp_path / "set.bed", sample, "pat-0", fmt="plink_bed")
+    # The same people listed in another order: the .bed's rows would be someone else's.
+    fam = (tmp_path / "set.fam").read_text().splitlines()
+    (tmp_path / "set.fam").write_text("\n".join(fam[::-1]) + "\n")
+    bus = Bus(transport=MemoryTransport())
+    bus.publish_batch([ref])
+    report = GenotypeService(panel).run(bus)
+    assert (report.rejected, report.risks) == (1, 0)
+    [letter] = bus.subscribe_dead_letters(group="ops").poll()
+    assert "set.fam: missing or changed since it was referenced" in letter.record.reason
 
 
 def test_run__a_patient_without_genomic_consent_is_skipped(files):

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from clarity._utils import sha256_file
 from clarity.errors import InputError
 from clarity.ingest import detect_format
 from tests.ingest.conftest import dead_letters, records, run
@@ -103,6 +104,10 @@ def test_plink__a_fileset_references_each_individual(bus, cohort):
     report = run(bus, cohort / "genotypes" / "cohort.bed")
     assert report.ok and report.accepted == 8
     assert {r.payload.format.value for r in records(bus)} == {"plink_bed"}
+    # The side files are fingerprinted too: they say whose genotypes the .bed holds.
+    ref = records(bus)[0].payload
+    assert ref.fam_sha256 == sha256_file(cohort / "genotypes" / "cohort.fam")
+    assert ref.bim_sha256 == sha256_file(cohort / "genotypes" / "cohort.bim")
 
 
 @pytest.mark.parametrize("damage", ["truncate", "no_fam", "magic"])

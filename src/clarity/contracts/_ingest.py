@@ -443,6 +443,14 @@ class GenotypeCallSetRef(Payload):
     n_variants: StrictInt = Field(
         ge=0, le=2**63 - 1, description="Number of variant records in the file."
     )
+    bim_sha256: Sha256Hex | None = Field(
+        default=None,
+        description="A PLINK fileset's .bim beside the .bed: its digest (the variants' order).",
+    )
+    fam_sha256: Sha256Hex | None = Field(
+        default=None,
+        description="A PLINK fileset's .fam beside the .bed: its digest (the samples' order).",
+    )
 
 
 _GeneSymbol = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)?$")]

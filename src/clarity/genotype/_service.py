@@ -177,6 +177,10 @@ class GenotypeService:
                 f"{self.panel.genome_build}"
             )
         path = referenced_file(ref.uri, ref.sha256, digest=self._digest)
+        for suffix, recorded in ((".bim", ref.bim_sha256), (".fam", ref.fam_sha256)):
+            side = path.with_suffix(suffix)
+            if recorded is not None and (not side.is_file() or self._digest(side) != recorded):
+                raise InputError(f"{side.name}: missing or changed since it was referenced")
         matrix = self._read(path)
         if ref.sample_id not in matrix.samples:
             raise InputError(f"{path.name}: no sample named {ref.sample_id!r}")

@@ -66,6 +66,9 @@ def read_plink(context: ReadContext) -> Iterator[Item]:
         )
         return
     digest = sha256_file(bed)
+    # The .bed alone does not say whose genotypes it holds: a reordered .fam would hand one
+    # person's calls to another. Both side files are fingerprinted too.
+    sidecars = {suffix: sha256_file(bed.with_suffix(suffix)) for suffix in (".bim", ".fam")}
     for fields in individuals:
         sample = fields[1]
         yield Accepted(
@@ -83,6 +86,8 @@ def read_plink(context: ReadContext) -> Iterator[Item]:
                     genome_build=context.genome_build,
                     sha256=digest,
                     n_variants=variants,
+                    bim_sha256=sidecars[".bim"],
+                    fam_sha256=sidecars[".fam"],
                 ),
             )
         )
