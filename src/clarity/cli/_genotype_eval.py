@@ -104,14 +104,17 @@ def _replicate(
     ids = matrix.variants["id"].astype(str).tolist()
     order = np.random.default_rng([seed, replicate]).permutation(matrix.n_samples)
     cut = int(0.8 * matrix.n_samples)
-    tr, te = np.sort(order[:cut]), np.sort(order[cut:])
-    train, test = matrix.subset(samples=tr), matrix.subset(samples=te)
+    train_rows, test_rows = np.sort(order[:cut]), np.sort(order[cut:])
+    train, test = matrix.subset(samples=train_rows), matrix.subset(samples=test_rows)
     # Components of the training people; the held-out ones are projected, as patients are.
     _, pca = principal_components(
         train, _N_PCS, variants=ids[:: -(-len(ids) // 5_000)], random_state=replicate
     )
     cov = pd.DataFrame(pca.transform(matrix), columns=[f"pc{i + 1}" for i in range(_N_PCS)])
-    cov_tr, cov_te = cov.iloc[tr].reset_index(drop=True), cov.iloc[te].reset_index(drop=True)
+    cov_tr, cov_te = (
+        cov.iloc[train_rows].reset_index(drop=True),
+        cov.iloc[test_rows].reset_index(drop=True),
+    )
     say(
         f"replicate {replicate}: {matrix.n_samples:,} people, {matrix.n_variants:,} of "
         f"{raw_variants:,} variants after QC ({time.perf_counter() - began:.0f} s)"
@@ -131,13 +134,13 @@ def _replicate(
         metric = _auc if binary else _r2
         selector = SequentialTreeSelector(random_state=replicate, **SELECTOR_DEFAULTS)
         snp_set = selector.fit(
-            train, y[tr], covariates=cov_tr.to_numpy(), trait=architecture
+            train, y[train_rows], covariates=cov_tr.to_numpy(), trait=architecture
         ).snp_set_
         selected_at = time.perf_counter()
         with_intervals = bootstrap if architecture == "additive" else 0
         models = fit_trait_models(
             train,
-            y[tr],
+            y[train_rows],
             covariates=cov_tr,
             snp_set=snp_set,
             reselect=selector,
@@ -147,16 +150,18 @@ def _replicate(
         )
         fitted_at = time.perf_counter()
         predictions = {k: m.predict(test, cov_te) for k, m in models.items()}
-        scores = {k: metric(y[te], p) for k, p in predictions.items()}
+        scores = {k: metric(y[test_rows], p) for k, p in predictions.items()}
         linear = max(("prs_ct", "elastic_net"), key=lambda k: scores[k])
         differences = {
-            k: paired(y[te], predictions[k], predictions[linear], metric, replicate, binary)
+            k: paired(y[test_rows], predictions[k], predictions[linear], metric, replicate, binary)
             for k in ("xgboost", "ensemble")
         }
         causal_ids = [str(matrix.variants["id"].iloc[c]) for c in trait.causal]
         proxies = ld_proxies(train, [ids.index(v) for v in causal_ids])
         selections = {"sequential tree selector": list(snp_set.variants)}
-        selections.update(_baselines(train, y[tr], cov_tr.to_numpy(), len(snp_set.variants)))
+        selections.update(
+            _baselines(train, y[train_rows], cov_tr.to_numpy(), len(snp_set.variants))
+        )
         found = {name: recovery(chosen, proxies) for name, chosen in selections.items()}
         oracle = SnpSet(
             trait=architecture,
@@ -168,7 +173,7 @@ def _replicate(
         )
         ceiling = fit_trait_models(
             train,
-            y[tr],
+            y[train_rows],
             covariates=cov_tr,
             snp_set=oracle,
             kinds=("xgboost",),
@@ -185,7 +190,7 @@ def _replicate(
             "snps_used": {k: snps_used(m) for k, m in models.items()},
             "recovery": found,
             "n_causal": len(trait.causal),
-            "oracle_xgboost": metric(y[te], ceiling.predict(test, cov_te)),
+            "oracle_xgboost": metric(y[test_rows], ceiling.predict(test, cov_te)),
             "seconds": {
                 "select": selected_at - started,
                 "fit": fitted_at - selected_at,
@@ -193,7 +198,7 @@ def _replicate(
             },
         }
         if with_intervals:
-            truth = np.sqrt(trait.h2) * trait.genetic[te]
+            truth = np.sqrt(trait.h2) * trait.genetic[test_rows]
             coverage = {}
             for kind, model in models.items():
                 low, high = model.interval(test, cov_te, level=0.9)
