@@ -118,6 +118,11 @@ def test_genotype_cli__bad_inputs_fail_with_one_clear_line(cohort: Path, tmp_pat
     assert unregistered.exit_code == 1
 
 
+def test_eval_genotype__an_unknown_architecture_is_refused():
+    result = runner.invoke(app, ["eval", "genotype", "--trait", "polygenic"])
+    assert result.exit_code != 0 and "the architectures are additive" in result.output
+
+
 def test_eval_genotype__a_tiny_run_writes_the_report_and_the_figures(tmp_path: Path):
     out, figures = tmp_path / "report.md", tmp_path / "figures.json"
     result = runner.invoke(
@@ -133,6 +138,10 @@ def test_eval_genotype__a_tiny_run_writes_the_report_and_the_figures(tmp_path: P
             "1",
             "--bootstrap",
             "2",
+            "--trait",
+            "additive",
+            "--trait",
+            "dominance",
             "--no-fastlmm",
             "--out",
             str(out),
@@ -152,13 +161,8 @@ def test_eval_genotype__a_tiny_run_writes_the_report_and_the_figures(tmp_path: P
         assert heading in text
     data = json.loads(figures.read_text())
     [replicate] = data["replicates"]
-    assert set(replicate["traits"]) == {
-        "additive",
-        "liability",
-        "dominance",
-        "epistasis",
-        "pure_epistasis",
-    }
+    assert set(replicate["traits"]) == {"additive", "dominance"}
+    assert "| dominance |" in text and "| epistasis |" not in text
     dominance = replicate["traits"]["dominance"]
     assert set(dominance["scores"]) == {"prs_ct", "elastic_net", "xgboost", "ensemble"}
     difference, low, high = dominance["differences"]["xgboost"]

@@ -245,6 +245,7 @@ def principal_components(
 
     Examples
     --------
+    >>> import pandas as pd
     >>> rng = np.random.default_rng(0)
     >>> dosages = rng.binomial(2, 0.3, size=(50, 40)).astype(np.int8)
     >>> ids = [f"v{i}" for i in range(40)]

@@ -520,7 +520,7 @@ def example_records(n_patients: int = 3, seed: int = 0) -> list[Envelope]:
     --------
     >>> records = example_records(n_patients=1)
     >>> len(records), len({r.topic for r in records})
-    (24, 19)
+    (25, 20)
     """
     if n_patients < 0:
         raise ValueError(
