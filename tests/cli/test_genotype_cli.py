@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from clarity.bus import open_bus
@@ -128,6 +129,8 @@ def test_eval_genotype__a_tiny_run_writes_the_report_and_the_figures(tmp_path: P
     result = runner.invoke(
         app,
         [
+            "--data-dir",
+            str(tmp_path / "data"),
             "eval",
             "genotype",
             "--samples",
@@ -169,3 +172,12 @@ def test_eval_genotype__a_tiny_run_writes_the_report_and_the_figures(tmp_path: P
     assert low < high and np.isfinite(difference)
     assert 0 <= dominance["recovery"]["sequential tree selector"][1] <= 1
     assert dominance["snps_used"]["xgboost"] <= dominance["snps_read"]["xgboost"] == 50
+    # The figures are kept in the registry too, with the report.
+    assert "Figures in the registry under genotype.traits" in result.output
+    [kept] = ModelRegistry.from_settings(Settings.load(data_dir=tmp_path / "data")).evaluations(
+        PANEL_MODEL
+    )
+    assert kept.metrics["dominance.xgboost.held_out"] == pytest.approx(
+        dominance["scores"]["xgboost"]
+    )
+    assert kept.params["traits"] == "additive,dominance"

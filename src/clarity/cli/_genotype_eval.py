@@ -21,6 +21,7 @@ import importlib.resources
 import json
 import shlex
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,8 +30,9 @@ import numpy as np
 import pandas as pd
 import typer
 
-from clarity.cli._app import console
+from clarity.cli._app import console, settings_of
 from clarity.cli._eval import eval_app
+from clarity.cli._genotype import PANEL_MODEL
 
 ARCHITECTURES = ("additive", "liability", "dominance", "epistasis", "pure_epistasis")
 _NON_ADDITIVE = ("dominance", "epistasis", "pure_epistasis")
@@ -438,8 +440,28 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _flat(results: dict[str, Any]) -> dict[str, float]:
+    """Return the figures as registry metrics: means over replicates per trait and model."""
+    reps = results["replicates"]
+    out: dict[str, float] = {}
+    for trait in reps[0]["traits"]:
+        for kind in _KINDS:
+            values = [r["traits"][trait]["scores"][kind] for r in reps]
+            out[f"{trait}.{kind}.held_out"] = float(np.mean(values))
+        for kind in ("xgboost", "ensemble"):
+            values = [r["traits"][trait]["differences"][kind][0] for r in reps]
+            out[f"{trait}.{kind}.minus_best_linear"] = float(np.mean(values))
+        recall = [r["traits"][trait]["recovery"]["sequential tree selector"][1] for r in reps]
+        out[f"{trait}.selector.recall"] = float(np.mean(recall))
+    for label, by_kind in results.get("fastlmm", {}).get("results", {}).items():
+        for kind, values in by_kind.items():
+            out[f"fastlmm.{label.replace(' + ', '_').replace(' ', '_')}.{kind}.r2"] = values["r2"]
+    return {k: v for k, v in out.items() if np.isfinite(v)}
+
+
 @eval_app.command("genotype")
 def genotype(
+    ctx: typer.Context,
     samples: Annotated[int, typer.Option(min=500, help="Simulated people per cohort.")] = 10_000,
     length: Annotated[
         int, typer.Option(min=100_000, help="Base pairs simulated per chromosome (three).")
@@ -501,3 +523,18 @@ def genotype(
         out.write_text(text, encoding="utf-8")
     if json_out is not None:
         json_out.write_text(json.dumps(results, indent=1, default=float), encoding="utf-8")
+    from clarity.registry import ModelRegistry
+
+    with tempfile.TemporaryDirectory(prefix="clarity-eval-genotype-") as scratch:
+        folder = Path(scratch)
+        (folder / "genotype-evaluation.md").write_text(text, encoding="utf-8")
+        (folder / "genotype-evaluation.json").write_text(
+            json.dumps(results, indent=1, default=float), encoding="utf-8"
+        )
+        run = ModelRegistry.from_settings(settings_of(ctx)).log_evaluation(
+            PANEL_MODEL,
+            params={**results["settings"], "traits": ",".join(chosen), "fastlmm": fastlmm},
+            metrics=_flat(results),
+            report_dir=folder,
+        )
+    console.print(f"Figures in the registry under {PANEL_MODEL}, run {run.run_id}.")
