@@ -299,13 +299,17 @@ def _mean_sd(values: list[float]) -> str:
 
 
 def _verdict(architecture: str, replicates: list[dict[str, Any]], kind: str) -> str:
-    lows = [r["traits"][architecture]["differences"][kind][1] for r in replicates]
-    highs = [r["traits"][architecture]["differences"][kind][2] for r in replicates]
+    """Say how a model did against the better linear one, cohort by cohort and on average."""
+    found = [r["traits"][architecture]["differences"][kind] for r in replicates]
+    n = len(found)
+    mean = float(np.mean([f[0] for f in found]))
     if architecture in _NON_ADDITIVE:
-        return "beats it" if all(low > 0 for low in lows) else "does not beat it every time"
-    if all(high >= 0 for high in highs):
-        return "no worse beyond noise"
-    return "worse beyond noise in some replicates"
+        wins = sum(low > 0 for _, low, _ in found)
+        return f"beats it in {wins} of {n} cohorts (mean {mean:+.3f})"
+    worse = sum(high < 0 for _, _, high in found)
+    if not worse:
+        return f"no worse beyond noise in any of {n} cohorts (mean {mean:+.3f})"
+    return f"mean {mean:+.3f}; worse beyond noise in {worse} of {n} cohorts"
 
 
 def report(results: dict[str, Any]) -> str:
