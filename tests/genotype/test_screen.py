@@ -110,6 +110,27 @@ def test_associate__chunk_size_does_not_change_results(data, covariates, kind):
         pd.testing.assert_frame_equal(chunked, whole, rtol=1e-10)
 
 
+@pytest.mark.parametrize("kind", ["linear", "logistic"])
+def test_associate__rows_equal_a_copy_of_those_rows(data, covariates, kind):
+    trait = "additive" if kind == "linear" else "depression_liability"
+    columns = np.arange(0, data.matrix.n_variants, 11)[:200]
+    matrix = data.matrix.subset(variants=columns)
+    dosages = np.array(matrix.dosages)
+    dosages[np.random.default_rng(2).uniform(size=dosages.shape) < 0.03] = MISSING
+    holed = DosageMatrix(dosages, matrix.samples, matrix.variants)
+    rows = np.random.default_rng(3).permutation(matrix.n_samples)[:700]
+    y = data.trait(trait)[rows]
+    copied = associate(holed.subset(samples=rows), y, covariates=covariates[rows], kind=kind)
+    read = associate(holed, y, covariates=covariates[rows], kind=kind, rows=rows, chunk_variants=37)
+    pd.testing.assert_frame_equal(read, copied, rtol=1e-10)
+    # The means that fill no-calls are the rows' own, as in a copy.
+    np.testing.assert_array_equal(
+        holed.to_float([0, 5], rows=rows), holed.subset(samples=rows).to_float([0, 5])
+    )
+    with pytest.raises(InputError, match="one value per sample"):
+        associate(holed, data.trait(trait), covariates=covariates, kind=kind, rows=rows)
+
+
 def test_associate__missing_dosages_are_mean_imputed_and_not_counted(data, covariates):
     matrix = data.matrix.subset(variants=SNPS)
     dosages = matrix.dosages.copy()

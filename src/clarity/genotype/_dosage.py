@@ -106,7 +106,12 @@ class DosageMatrix:
             variants=self.variants.iloc[cols].reset_index(drop=True),
         )
 
-    def to_float(self, columns: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    def to_float(
+        self,
+        columns: Sequence[int] | np.ndarray | None = None,
+        *,
+        rows: Sequence[int] | np.ndarray | None = None,
+    ) -> np.ndarray:
         """Return dosages of some columns as float32, missing set to the column mean.
 
         Mean imputation keeps a sample with a no-call in the model without
@@ -116,15 +121,21 @@ class DosageMatrix:
         ----------
         columns
             Indices of the variant columns to convert; ``None`` converts all.
+        rows
+            Indices of the samples to convert (the means are theirs); ``None``
+            converts all. Only the columns read are indexed, so the matrix
+            itself is never copied.
 
         Returns
         -------
         numpy.ndarray
-            float32 array of shape ``(n_samples, len(columns))``; each missing
+            float32 array of shape ``(len(rows), len(columns))``; each missing
             dosage is replaced by the mean of the called dosages in its column,
             or 0 where the column has no call.
         """
         block = self.dosages if columns is None else self.dosages[:, np.asarray(columns)]
+        if rows is not None:
+            block = np.asarray(block)[np.asarray(rows)]
         values = block.astype(np.float32)
         missing = block == MISSING
         values[missing] = np.nan

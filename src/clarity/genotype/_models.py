@@ -183,10 +183,11 @@ def _screens(
     else:
         tables = [associate(matrix, y, covariates=covariates, kind=test)] + [
             associate(
-                matrix.subset(samples=train),
+                matrix,
                 y[train],
                 covariates=None if covariates is None else covariates[train],
                 kind=test,
+                rows=train,
             )
             for train, _ in cv
         ]

@@ -180,10 +180,13 @@ def fit_prs_ct(
     """
     kind: Literal["linear", "logistic"] = "logistic" if binary else "linear"
     discovery, validation = split_rows(y, binary, seed)
-    found = matrix.subset(samples=discovery)
-    table = associate(found, y[discovery], covariates=cov.values[discovery], kind=kind)
+    # The discovery rows are read chunk by chunk, never copied; LD for clumping is measured
+    # on every training row (it uses no outcome).
+    table = associate(
+        matrix, y[discovery], covariates=cov.values[discovery], kind=kind, rows=discovery
+    )
     index = clump(
-        found,
+        matrix,
         table["p"],
         p_threshold=max(PRS_THRESHOLDS),
         r2=PRS_CLUMP_R2,
@@ -220,7 +223,7 @@ def fit_prs_ct(
     in_discovery = np.zeros(len(y), dtype=bool)
     in_discovery[discovery] = True
     replicates: list[Part] = []
-    kept = found.subset(variants=variant_columns(found, snps))
+    kept = matrix.subset(samples=discovery, variants=variant_columns(matrix, snps))
     position = np.full(len(y), -1)
     position[discovery] = np.arange(len(discovery))
     for rows in resamples:

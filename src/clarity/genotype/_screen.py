@@ -21,7 +21,7 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -97,9 +97,14 @@ class Association:
         return [str(v) for v in self.table.index.to_numpy()[order[: max(k, 0)]]]
 
 
-def _check_trait(matrix: DosageMatrix, y: np.ndarray, covariates: np.ndarray | None) -> np.ndarray:
-    """Return the design of the covariates with an intercept first, after checking shapes."""
-    n = matrix.n_samples
+def _check_trait(
+    matrix: DosageMatrix, y: np.ndarray, covariates: np.ndarray | None, n: int | None = None
+) -> np.ndarray:
+    """Return the design of the covariates with an intercept first, after checking shapes.
+
+    ``n`` is the number of samples used (default: the matrix's).
+    """
+    n = matrix.n_samples if n is None else n
     if y.ndim != 1 or len(y) != n:
         raise InputError(
             f"The trait 'y' must hold one value per sample ({n}); got shape {y.shape}."
@@ -173,6 +178,7 @@ def associate(
     covariates: np.ndarray | None = None,
     kind: Literal["linear", "logistic"] = "linear",
     chunk_variants: int = 2_000,
+    rows: Sequence[int] | np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Test every variant for association with a trait, adjusting for covariates.
 
@@ -208,6 +214,10 @@ def associate(
     chunk_variants
         Columns converted to floats at a time: bounds memory at
         ``n_samples * chunk_variants`` doubles, and does not change results.
+    rows
+        Test on these samples only (row indices); ``y`` and ``covariates``
+        are then theirs, in this order. Each chunk of columns is read and
+        indexed, so a cross-validation fold never copies the whole matrix.
 
     Returns
     -------
@@ -252,8 +262,10 @@ def associate(
             f"[1, inf). Got {chunk_variants!r} instead."
         )
     y = np.asarray(y, dtype=np.float64)
-    design = _check_trait(matrix, y, covariates)
-    n, m = matrix.n_samples, matrix.n_variants
+    picked = None if rows is None else np.asarray(rows, dtype=np.intp)
+    n = matrix.n_samples if picked is None else len(picked)
+    design = _check_trait(matrix, y, covariates, n)
+    m = matrix.n_variants
     out = np.full((m, 4), np.nan)
     called = np.zeros(m, dtype=np.int64)
     freq = np.full(m, np.nan)
@@ -277,12 +289,14 @@ def associate(
         resid = y - mu
 
     for columns in _chunks(m, int(chunk_variants)):
-        block = matrix.dosages[:, columns[0] : columns[-1] + 1]
+        block = np.asarray(matrix.dosages[:, columns[0] : columns[-1] + 1])
+        if picked is not None:
+            block = block[picked]
         calls = block != MISSING
         called[columns] = calls.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             freq[columns] = np.where(calls, block, 0).sum(axis=0) / (2 * called[columns])
-        x = matrix.to_float(columns).astype(np.float64)
+        x = matrix.to_float(columns, rows=picked).astype(np.float64)
         if kind == "linear":
             x -= basis @ (basis.T @ x)
             sxx = np.einsum("ij,ij->j", x, x)

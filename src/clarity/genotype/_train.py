@@ -213,6 +213,7 @@ def train_panel(
     chosen = {**SELECTOR_DEFAULTS, **dict(selector or {})}
 
     models, snp_sets, reference, metrics = {}, {}, {}, {}
+    subsets: dict[bytes, tuple[DosageMatrix, DosageMatrix]] = {}
     n_train: dict[str, int] = {}
     n_test: dict[str, int] = {}
     for trait in names:
@@ -228,8 +229,12 @@ def train_panel(
                 + (" of one class" if binary else "")
                 + f"; at least {_MIN_HELD_OUT} (of both classes for a 0/1 trait) are needed."
             )
-        train = kept.subset(samples=train_rows)
-        test = kept.subset(samples=test_rows)
+        # Traits with the same missing phenotypes share one in-memory copy of their rows.
+        key = train_rows.tobytes()
+        if key not in subsets:
+            subsets.clear()
+            subsets[key] = (kept.subset(samples=train_rows), kept.subset(samples=test_rows))
+        train, test = subsets[key]
         cov_train = design.iloc[train_rows].reset_index(drop=True)
         cov_test = design.iloc[test_rows].reset_index(drop=True)
         has_cov = bool(len(design.columns))
