@@ -204,7 +204,8 @@ def test_main__clarity_errors_print_one_line_and_exit_1(tmp_path):
             "-m",
             "clarity",
             "--config",
-            str(tmp_path / "missing.toml"),
+            # Longer than a terminal line: the message must not be wrapped.
+            str(tmp_path / ("d" * 100) / "missing.toml"),
             "bus",
             "topics",
         ],
@@ -213,7 +214,9 @@ def test_main__clarity_errors_print_one_line_and_exit_1(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 1
-    assert "error:" in result.stderr and "does not exist" in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:") and "does not exist" in lines[0]
     assert "Traceback" not in result.stderr
 
 

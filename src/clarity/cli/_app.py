@@ -17,7 +17,8 @@ from clarity.errors import ClarityError
 __all__ = ["app", "console", "main", "settings_of"]
 
 console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: an error stays one line (grep-able, as main() promises) whatever the path length.
+err_console = Console(stderr=True, soft_wrap=True)
 
 app = typer.Typer(
     name="clarity",
