@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clarity.bus import Bus, MemoryTransport, OutgoingRecord, UndecodableRecordWarning
+from clarity.bus import Bus, MemoryTransport, OutgoingRecord, Rounds, UndecodableRecordWarning
 from clarity.contracts import (
     DEAD_LETTER_TOPIC,
     AvroCodec,
@@ -176,6 +176,47 @@ def test_consumer__commit_through_a_delivery_keeps_the_rest(bus, producer, when)
     consumer.close()
     remaining = bus.subscribe("ingest.mood", group="twin").poll()
     assert [d.offset for d in remaining] == [3, 4]
+
+
+def test_rounds__reads_every_topic_a_batch_at_a_time_and_commits_each_round(bus, producer, when):
+    bus.publish_batch([mood(producer, when, day=d) for d in range(5)])
+    bus.publish_batch(example_records(n_patients=2))  # 2 patients, 6 more moods
+    with Rounds(bus, ["ingest.mood", "ingest.patient"], group="svc", batch_size=4) as rounds:
+        sizes = [
+            {
+                t: sum(d.record.topic == t for _, d in deliveries)
+                for t in ("ingest.mood", "ingest.patient")
+            }
+            for deliveries in rounds
+        ]
+        groups = [c.group for c in rounds.consumers]
+    assert sizes == [
+        {"ingest.mood": 4, "ingest.patient": 2},
+        {"ingest.mood": 4, "ingest.patient": 0},
+        {"ingest.mood": 3, "ingest.patient": 0},
+    ]
+    assert groups == ["svc-ingest.mood", "svc-ingest.patient"]
+    with Rounds(bus, ["ingest.mood", "ingest.patient"], group="svc", batch_size=4) as rounds:
+        assert list(rounds) == []
+
+
+def test_rounds__a_round_that_fails_is_delivered_again(bus, producer, when):
+    bus.publish_batch([mood(producer, when, day=d) for d in range(6)])
+    with (
+        pytest.raises(RuntimeError),
+        Rounds(bus, ["ingest.mood"], group="svc", batch_size=4) as rounds,
+    ):
+        for number, _ in enumerate(rounds):
+            if number == 1:
+                raise RuntimeError("the service crashed while handling the second round")
+    with Rounds(bus, ["ingest.mood"], group="svc", batch_size=4) as rounds:
+        offsets = [[d.offset for _, d in deliveries] for deliveries in rounds]
+    assert offsets == [[5, 6]]
+
+
+def test_rounds__rejects_a_batch_size_below_one(bus):
+    with pytest.raises(ValueError, match="batch_size must be a positive"):
+        Rounds(bus, ["ingest.mood"], group="svc", batch_size=0)
 
 
 def test_consumer__groups_are_independent(bus, producer, when):

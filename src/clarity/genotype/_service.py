@@ -24,7 +24,6 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import pandas as pd
 
 from clarity._utils import FileDigests, referenced_file
 from clarity._version_info import __version__
-from clarity.bus import Bus, Consumer, Delivery
+from clarity.bus import Bus, Consumer, Delivery, Rounds
 from clarity.contracts import (
     Envelope,
     GenotypeCallSetRef,
@@ -336,32 +335,22 @@ class GenotypeService:
         report = GenotypeServiceReport()
         prefix = group if group is not None else f"genotype-{self.panel.version[:16]}"
         topics = [_TOPIC, *([_PATIENT] if self.panel.covariates else [])]
-        with ExitStack() as stack:
-            consumers = [
-                stack.enter_context(bus.subscribe(topic, group=f"{prefix}-{topic}"))
-                for topic in topics
-            ]
-            while True:
-                batches = [c.poll(max_records=self.batch_size) for c in consumers]
-                if not any(batches):
-                    break
+        with Rounds(bus, topics, group=prefix, batch_size=self.batch_size) as rounds:
+            for deliveries in rounds:
                 touched: dict[str, list[tuple[Consumer[Envelope], Delivery[Envelope]]]] = {}
-                for consumer, batch in zip(consumers, batches, strict=True):
-                    for delivery in batch:
-                        record = delivery.record
-                        report.records_read += 1
-                        if not self._allowed(record.patient_id, record.topic):
-                            report.skipped += 1
-                            continue
-                        if record.patient_id not in self._call_sets:
-                            self._backfill(record.patient_id)
-                        if record.topic == _TOPIC:
-                            self.remember(record)
-                        touched.setdefault(record.patient_id, []).append((consumer, delivery))
-                for patient_id, deliveries in touched.items():
-                    self._publish_patient(bus, patient_id, deliveries, report)
-                for consumer in consumers:
-                    consumer.commit()
+                for consumer, delivery in deliveries:
+                    record = delivery.record
+                    report.records_read += 1
+                    if not self._allowed(record.patient_id, record.topic):
+                        report.skipped += 1
+                        continue
+                    if record.patient_id not in self._call_sets:
+                        self._backfill(record.patient_id)
+                    if record.topic == _TOPIC:
+                        self.remember(record)
+                    touched.setdefault(record.patient_id, []).append((consumer, delivery))
+                for patient_id, patient_deliveries in touched.items():
+                    self._publish_patient(bus, patient_id, patient_deliveries, report)
         return report
 
     def _publish_patient(

@@ -17,7 +17,6 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 from clarity._utils import FileDigests, referenced_file, sha256_file
 from clarity._version_info import __version__
-from clarity.bus import Bus, Consumer, Delivery
+from clarity.bus import Bus, Consumer, Delivery, Rounds
 from clarity.contracts import (
     Envelope,
     GenotypeCallSetRef,
@@ -514,33 +513,23 @@ class PgxService:
             Counts of this run.
         """
         report = PgxServiceReport()
-        with ExitStack() as stack:
-            consumers = [
-                stack.enter_context(bus.subscribe(topic, group=f"{group}-{topic}"))
-                for topic in _TOPICS
-            ]
-            while True:
-                batches = [c.poll(max_records=self.batch_size) for c in consumers]
-                if not any(batches):
-                    break
+        with Rounds(bus, _TOPICS, group=group, batch_size=self.batch_size) as rounds:
+            for deliveries in rounds:
                 touched: dict[str, list[tuple[Consumer[Envelope], Delivery[Envelope]]]] = {}
-                for consumer, batch in zip(consumers, batches, strict=True):
-                    for delivery in batch:
-                        record = delivery.record
-                        report.records_read += 1
-                        if self.allowed is not None and not self.allowed(
-                            record.patient_id, record.topic
-                        ):
-                            report.skipped += 1
-                            continue
-                        if record.patient_id not in self._patients:
-                            self._backfill(record.patient_id)
-                        patient = self.remember(record)
-                        touched.setdefault(patient, []).append((consumer, delivery))
-                for patient_id, deliveries in touched.items():
-                    self._publish_patient(bus, patient_id, deliveries, report)
-                for consumer in consumers:
-                    consumer.commit()
+                for consumer, delivery in deliveries:
+                    record = delivery.record
+                    report.records_read += 1
+                    if self.allowed is not None and not self.allowed(
+                        record.patient_id, record.topic
+                    ):
+                        report.skipped += 1
+                        continue
+                    if record.patient_id not in self._patients:
+                        self._backfill(record.patient_id)
+                    patient = self.remember(record)
+                    touched.setdefault(patient, []).append((consumer, delivery))
+                for patient_id, patient_deliveries in touched.items():
+                    self._publish_patient(bus, patient_id, patient_deliveries, report)
         return report
 
     def _publish_patient(
