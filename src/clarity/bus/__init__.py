@@ -10,7 +10,7 @@ from clarity.bus._consumer import Consumer, Delivery, UndecodableRecordWarning
 from clarity.bus._factory import open_bus
 from clarity.bus._memory import MemoryTransport
 from clarity.bus._patterns import check_pattern, topic_matches
-from clarity.bus._rounds import Rounds
+from clarity.bus._rounds import Round, Rounds
 from clarity.bus._sqlite import SqliteTransport
 from clarity.bus._transport import LogEntry, OutgoingRecord, Transport
 
@@ -23,6 +23,7 @@ __all__ = [
     "MemoryTransport",
     "OutgoingRecord",
     "PublishResult",
+    "Round",
     "Rounds",
     "SqliteTransport",
     "Transport",

@@ -13,8 +13,9 @@ from clarity.contracts import Envelope
 if TYPE_CHECKING:
     from clarity.bus._bus import Bus
 
-__all__ = ["Rounds"]
+__all__ = ["Round", "Rounds"]
 
+#: The deliveries of one round, each with the consumer that must reject or commit it.
 Round = list[tuple[Consumer[Envelope], Delivery[Envelope]]]
 
 
@@ -52,11 +53,13 @@ class Rounds:
                 f"batch_size must be a positive number of records, but got {batch_size!r}."
             )
         self.batch_size = batch_size
-        self._stack = ExitStack()
-        self.consumers: list[Consumer[Envelope]] = [
-            self._stack.enter_context(bus.subscribe(topic, group=f"{group}-{topic}"))
-            for topic in topics
-        ]
+        # pop_all only once every topic is subscribed: a failure leaves no group open.
+        with ExitStack() as stack:
+            self.consumers: list[Consumer[Envelope]] = [
+                stack.enter_context(bus.subscribe(topic, group=f"{group}-{topic}"))
+                for topic in topics
+            ]
+            self._stack = stack.pop_all()
 
     def __iter__(self) -> Iterator[Round]:
         while True:

@@ -33,7 +33,7 @@ import pandas as pd
 
 from clarity._utils import FileDigests, referenced_file
 from clarity._version_info import __version__
-from clarity.bus import Bus, Consumer, Delivery, Rounds
+from clarity.bus import Bus, Round, Rounds
 from clarity.contracts import (
     Envelope,
     GenotypeCallSetRef,
@@ -337,7 +337,7 @@ class GenotypeService:
         topics = [_TOPIC, *([_PATIENT] if self.panel.covariates else [])]
         with Rounds(bus, topics, group=prefix, batch_size=self.batch_size) as rounds:
             for deliveries in rounds:
-                touched: dict[str, list[tuple[Consumer[Envelope], Delivery[Envelope]]]] = {}
+                touched: dict[str, Round] = {}
                 for consumer, delivery in deliveries:
                     record = delivery.record
                     report.records_read += 1
@@ -357,7 +357,7 @@ class GenotypeService:
         self,
         bus: Bus,
         patient_id: str,
-        deliveries: list[tuple[Consumer[Envelope], Delivery[Envelope]]],
+        deliveries: Round,
         report: GenotypeServiceReport,
     ) -> None:
         try:

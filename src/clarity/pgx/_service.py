@@ -24,7 +24,7 @@ from typing import Any
 
 from clarity._utils import FileDigests, referenced_file, sha256_file
 from clarity._version_info import __version__
-from clarity.bus import Bus, Consumer, Delivery, Rounds
+from clarity.bus import Bus, Round, Rounds
 from clarity.contracts import (
     Envelope,
     GenotypeCallSetRef,
@@ -515,7 +515,7 @@ class PgxService:
         report = PgxServiceReport()
         with Rounds(bus, _TOPICS, group=group, batch_size=self.batch_size) as rounds:
             for deliveries in rounds:
-                touched: dict[str, list[tuple[Consumer[Envelope], Delivery[Envelope]]]] = {}
+                touched: dict[str, Round] = {}
                 for consumer, delivery in deliveries:
                     record = delivery.record
                     report.records_read += 1
@@ -536,7 +536,7 @@ class PgxService:
         self,
         bus: Bus,
         patient_id: str,
-        deliveries: list[tuple[Consumer[Envelope], Delivery[Envelope]]],
+        deliveries: Round,
         report: PgxServiceReport,
     ) -> None:
         try:
